@@ -1,0 +1,135 @@
+"""Orbax checkpoints: train state + data-iterator state + metadata (config, tokenizer).
+
+Layout under the workdir:
+  checkpoints/<step>/{state,data,meta}   the last `keep` checkpoints, for resuming
+  best/<step>/{params,meta}              the parameters with the lowest val bits/char
+Orbax writes each step to a temporary folder and renames it when complete, so a crash
+never leaves a half-written checkpoint that looks finished.
+"""
+
+from __future__ import annotations
+
+import base64
+import pathlib
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+from llmjax.errors import CheckpointError
+
+STATE, DATA, META, PARAMS = "state", "data", "meta", "params"
+
+
+def _manager(directory: pathlib.Path, keep: int, async_save: bool) -> ocp.CheckpointManager:
+  options = ocp.CheckpointManagerOptions(
+      max_to_keep=keep, create=True, enable_async_checkpointing=async_save)
+  return ocp.CheckpointManager(directory.absolute(), options=options)
+
+
+def _steps_on_disk(directory: pathlib.Path) -> list[str]:
+  if not directory.is_dir():
+    return []
+  return [p.name for p in directory.iterdir() if not p.name.startswith(".")]
+
+
+def encode_tokenizer(model_proto: bytes) -> str:
+  return base64.b64encode(model_proto).decode("ascii")
+
+
+def decode_tokenizer(meta: dict[str, Any]) -> bytes:
+  return base64.b64decode(meta["tokenizer_model_b64"])
+
+
+class Checkpointer:
+  """Periodic (latest-K) checkpoints for resuming, plus the best checkpoint by val bits/char."""
+
+  def __init__(self, workdir: pathlib.Path, keep: int = 3, async_save: bool = True):
+    self.dir = pathlib.Path(workdir) / "checkpoints"
+    self.best_dir = pathlib.Path(workdir) / "best"
+    self._latest = _manager(self.dir, keep, async_save)
+    self._best = _manager(self.best_dir, 1, async_save)
+
+  def latest_step(self) -> int | None:
+    step = self._latest.latest_step()
+    if step is None:
+      leftovers = [n for n in _steps_on_disk(self.dir) if "tmp" not in n]
+      if leftovers:
+        raise CheckpointError(
+            f"{self.dir} holds {leftovers[:3]} but no readable checkpoint; refusing to start "
+            "over. Move the folder away to train from scratch.")
+    return step
+
+  def save(self, step: int, state, data_state: dict, meta: dict) -> None:
+    self._latest.save(step, args=ocp.args.Composite(**{
+        STATE: ocp.args.StandardSave(state),
+        DATA: ocp.args.JsonSave(data_state),
+        META: ocp.args.JsonSave(meta)}))
+
+  def save_best(self, step: int, params, meta: dict) -> None:
+    self._best.save(step, args=ocp.args.Composite(**{
+        PARAMS: ocp.args.StandardSave(params), META: ocp.args.JsonSave(meta)}), force=True)
+
+  def restore(self, step: int, abstract_state) -> tuple[Any, dict, dict]:
+    try:
+      out = self._latest.restore(step, args=ocp.args.Composite(**{
+          STATE: ocp.args.StandardRestore(abstract_state),
+          DATA: ocp.args.JsonRestore(),
+          META: ocp.args.JsonRestore()}))
+    except Exception as e:  # orbax raises many types; all mean "unreadable"
+      raise CheckpointError(f"cannot restore checkpoint {self.dir / str(step)}: "
+                            f"{type(e).__name__}: {str(e).splitlines()[0][:300]}") from e
+    return out[STATE], out[DATA], out[META]
+
+  def wait(self) -> None:
+    self._latest.wait_until_finished()
+    self._best.wait_until_finished()
+
+  def close(self) -> None:
+    self.wait()
+    self._latest.close()
+    self._best.close()
+
+
+def read_meta(workdir: pathlib.Path, which: str = "auto") -> tuple[pathlib.Path, int, dict]:
+  """Finds a checkpoint ('best', 'latest', 'auto' = best if any, or a step number)."""
+  workdir = pathlib.Path(workdir)
+  if not workdir.is_dir():
+    raise CheckpointError(f"workdir {workdir} does not exist")
+  candidates = {"best": [workdir / "best"], "latest": [workdir / "checkpoints"],
+                "auto": [workdir / "best", workdir / "checkpoints"]}
+  dirs = candidates.get(which, [workdir / "checkpoints"])
+  for d in dirs:
+    mngr = ocp.CheckpointManager(d.absolute(), options=ocp.CheckpointManagerOptions(create=False)) \
+        if d.is_dir() else None
+    if mngr is None:
+      continue
+    step = int(which) if which.isdigit() else mngr.latest_step()
+    if step is None:
+      continue
+    try:
+      meta = mngr.restore(step, args=ocp.args.Composite(**{META: ocp.args.JsonRestore()}))[META]
+    except Exception as e:
+      raise CheckpointError(f"cannot read checkpoint {d / str(step)}: {e}") from e
+    return d, step, meta
+  raise CheckpointError(f"no checkpoint ({which}) found under {workdir}")
+
+
+def restore_params(directory: pathlib.Path, step: int, abstract_params, abstract_state=None):
+  """Parameters from a best/ checkpoint, or from a full train state in checkpoints/."""
+  mngr = ocp.CheckpointManager(directory.absolute(),
+                               options=ocp.CheckpointManagerOptions(create=False))
+  try:
+    if directory.name == "best":
+      return mngr.restore(step, args=ocp.args.Composite(**{
+          PARAMS: ocp.args.StandardRestore(abstract_params)}))[PARAMS]
+    state = mngr.restore(step, args=ocp.args.Composite(**{
+        STATE: ocp.args.StandardRestore(abstract_state)}))[STATE]
+    return state.params
+  except Exception as e:
+    raise CheckpointError(f"cannot restore parameters from {directory / str(step)}: "
+                          f"{type(e).__name__}: {str(e).splitlines()[0][:300]}") from e
+
+
+def host_params(params) -> Any:
+  return jax.device_get(params)

@@ -1,0 +1,215 @@
+"""Typed, frozen views of the ml_collections config.
+
+Config files (configs/*.py) return an ml_collections ConfigDict so every field can be
+overridden from the command line (`--config.model.n_layers=4`). Library code never sees
+the ConfigDict: it receives the frozen dataclasses below, built once by `from_config`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Mapping
+
+import ml_collections
+
+from llmjax.errors import ConfigError
+
+REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch", "attn_out")
+ATTENTION_IMPLS = ("auto", "xla", "cudnn", "splash")
+DTYPES = ("float32", "bfloat16", "float16")
+SCHEDULES = ("cosine", "wsd", "constant")
+SHARED_TRAIN_DIR = "../shared/data/tatar/train"  # the development corpus beside the repo
+
+# How logical array axes map onto mesh axes (data, fsdp, tensor). Batch over data×fsdp;
+# the parameters' model dimension over fsdp (ZeRO-3 style); heads / MLP / vocab over
+# tensor. Names not listed are replicated.
+DEFAULT_RULES: tuple[tuple[str, Any], ...] = (
+    ("batch", ("data", "fsdp")),
+    ("embed", "fsdp"),
+    ("vocab", "tensor"),
+    ("q_heads", "tensor"),
+    ("kv_heads", "tensor"),
+    ("mlp", "tensor"),
+    ("act_heads", "tensor"),
+    ("act_mlp", "tensor"),
+    ("act_vocab", "tensor"),
+    ("layers", None),
+    ("length", None),
+    ("act_embed", None),
+    ("head_dim", None),
+    ("norm", None),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  vocab_size: int = 8192
+  d_model: int = 512
+  n_layers: int = 8
+  n_heads: int = 8
+  n_kv_heads: int = 4  # grouped-query attention: n_heads % n_kv_heads == 0
+  head_dim: int = 64
+  d_ff: int = 1408  # SwiGLU hidden size
+  rope_theta: float = 10_000.0
+  tie_embeddings: bool = True
+  norm_eps: float = 1e-5
+  dropout: float = 0.0
+  dtype: str = "bfloat16"  # compute dtype
+  param_dtype: str = "float32"
+  remat: str = "none"  # one of REMAT_POLICIES
+  scan_layers: bool = True
+  attention_impl: str = "auto"  # one of ATTENTION_IMPLS
+  max_seq_len: int = 512  # longest sequence the model is trained / generates for
+  init_std: float = 0.02
+
+  def __post_init__(self):
+    _check(self.vocab_size > 0, "model.vocab_size must be positive")
+    _check(min(self.d_model, self.n_layers, self.n_heads, self.n_kv_heads,
+               self.head_dim, self.d_ff, self.max_seq_len) > 0,
+           "model sizes (d_model, n_layers, n_heads, n_kv_heads, head_dim, d_ff, "
+           "max_seq_len) must be positive")
+    _check(self.n_heads % self.n_kv_heads == 0,
+           f"model.n_heads={self.n_heads} must be a multiple of "
+           f"model.n_kv_heads={self.n_kv_heads}")
+    _check(self.head_dim % 2 == 0, "model.head_dim must be even (RoPE rotates pairs)")
+    _check(0.0 <= self.dropout < 1.0, "model.dropout must be in [0, 1)")
+    _check(self.remat in REMAT_POLICIES,
+           f"model.remat={self.remat!r}; choose one of {REMAT_POLICIES}")
+    _check(self.attention_impl in ATTENTION_IMPLS,
+           f"model.attention_impl={self.attention_impl!r}; choose one of {ATTENTION_IMPLS}")
+    _check(self.dtype in DTYPES and self.param_dtype in DTYPES,
+           f"model.dtype / model.param_dtype must be one of {DTYPES}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  text_dir: str = ""  # folder of UTF-8 *.txt files, one document per line
+  seq_len: int = 512  # tokens per packed row
+  batch_size: int = 64  # global batch, rows
+  val_fraction: float = 0.02  # share of documents (by hash) held out for validation
+  max_val_rows: int = 256  # cap on packed validation rows evaluated each time
+  shuffle_seed: int = 0
+  tokenizer_path: str = ""  # an existing SentencePiece model; empty = train one
+  tokenizer_model_type: str = "unigram"
+  tokenizer_max_sentences: int = 1_000_000  # deterministic sample cap for training
+
+  def __post_init__(self):
+    _check(self.seq_len > 1, "data.seq_len must be > 1")
+    _check(self.batch_size > 0, "data.batch_size must be positive")
+    _check(0.0 < self.val_fraction < 0.5, "data.val_fraction must be in (0, 0.5)")
+    _check(self.tokenizer_model_type in ("unigram", "bpe"),
+           "data.tokenizer_model_type must be 'unigram' or 'bpe'")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+  lr: float = 3e-3
+  min_lr_ratio: float = 0.1
+  warmup_steps: int = 50
+  schedule: str = "cosine"  # one of SCHEDULES
+  decay_fraction: float = 0.2  # wsd: share of steps spent decaying
+  b1: float = 0.9
+  b2: float = 0.95
+  eps: float = 1e-8
+  weight_decay: float = 0.1
+  clip_norm: float = 1.0
+  grad_accum: int = 1
+
+  def __post_init__(self):
+    _check(self.lr > 0, "optim.lr must be positive")
+    _check(self.schedule in SCHEDULES,
+           f"optim.schedule={self.schedule!r}; choose one of {SCHEDULES}")
+    _check(self.grad_accum >= 1, "optim.grad_accum must be >= 1")
+    _check(0.0 < self.decay_fraction <= 1.0, "optim.decay_fraction must be in (0, 1]")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  total_steps: int = 600
+  log_every: int = 10
+  eval_every: int = 50
+  checkpoint_every: int = 100
+  keep_checkpoints: int = 3
+  keep_best: bool = True  # also keep the checkpoint with the lowest val bits/char
+
+
+@dataclasses.dataclass(frozen=True)
+class MeshConfig:
+  data: int = -1  # -1: all remaining devices
+  fsdp: int = 1
+  tensor: int = 1
+  # (logical axis, mesh axes) pairs: how named array dimensions map onto the mesh.
+  rules: tuple[tuple[str, Any], ...] = DEFAULT_RULES
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  name: str
+  workdir: str
+  seed: int
+  model: ModelConfig
+  data: DataConfig
+  optim: OptimConfig
+  train: TrainConfig
+  mesh: MeshConfig
+
+
+def _check(ok: bool, message: str) -> None:
+  if not ok:
+    raise ConfigError(message)
+
+
+def _build(cls, section: Mapping[str, Any], prefix: str):
+  names = {f.name for f in dataclasses.fields(cls)}
+  unknown = sorted(set(section) - names)
+  if unknown:
+    raise ConfigError(f"unknown config keys {', '.join(prefix + k for k in unknown)}")
+  return cls(**dict(section))
+
+
+def _rules(rules) -> tuple[tuple[str, Any], ...]:
+  return tuple((str(name), tuple(ax) if isinstance(ax, list) else ax) for name, ax in rules)
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Every field with its default; configs/*.py start from this and override."""
+  c = ml_collections.ConfigDict()
+  c.name = "run"
+  c.workdir = ""  # empty: runs/<name>
+  c.seed = 0
+  c.model = ml_collections.ConfigDict(dataclasses.asdict(ModelConfig()))
+  c.data = ml_collections.ConfigDict(dataclasses.asdict(DataConfig()))
+  c.data.text_dir = os.environ.get("LLMJAX_TEXT_DIR", SHARED_TRAIN_DIR)
+  c.optim = ml_collections.ConfigDict(dataclasses.asdict(OptimConfig()))
+  c.train = ml_collections.ConfigDict(dataclasses.asdict(TrainConfig()))
+  c.mesh = ml_collections.ConfigDict(dataclasses.asdict(MeshConfig()))
+  return c
+
+
+def from_config(cfg: ml_collections.ConfigDict | Mapping[str, Any]) -> Config:
+  """Validates the ml_collections config and returns the frozen dataclass tree."""
+  d = cfg.to_dict() if isinstance(cfg, ml_collections.ConfigDict) else dict(cfg)
+  mesh = dict(d.get("mesh", {}))
+  mesh["rules"] = _rules(mesh.get("rules") or DEFAULT_RULES)
+  config = Config(
+      name=str(d.get("name", "run")),
+      workdir=str(d.get("workdir") or f"runs/{d.get('name', 'run')}"),
+      seed=int(d.get("seed", 0)),
+      model=_build(ModelConfig, d.get("model", {}), "model."),
+      data=_build(DataConfig, d.get("data", {}), "data."),
+      optim=_build(OptimConfig, d.get("optim", {}), "optim."),
+      train=_build(TrainConfig, d.get("train", {}), "train."),
+      mesh=_build(MeshConfig, mesh, "mesh."),
+  )
+  _check(config.data.seq_len <= config.model.max_seq_len,
+         f"data.seq_len={config.data.seq_len} exceeds model.max_seq_len="
+         f"{config.model.max_seq_len}")
+  _check(config.data.batch_size % config.optim.grad_accum == 0,
+         "data.batch_size must be divisible by optim.grad_accum")
+  return config
+
+
+def model_config_from_dict(d: Mapping[str, Any]) -> ModelConfig:
+  """Rebuilds a ModelConfig saved in a checkpoint's metadata."""
+  return _build(ModelConfig, d, "model.")

@@ -1,0 +1,143 @@
+"""Throughput, MFU, and the metric writers (stdout, TensorBoard, metrics.jsonl)."""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import time
+from typing import Any
+
+import jax
+
+# Dense bf16 peak FLOP/s per device, from vendor datasheets (no sparsity). Matched by
+# substring of `device.device_kind`, first hit wins, so specific names come first.
+PEAK_FLOPS: tuple[tuple[str, float], ...] = (
+    ("H100 PCIe", 756e12),
+    ("H100", 989e12),  # SXM / HBM3
+    ("H200", 989e12),
+    ("H800", 989e12),
+    ("A100", 312e12),
+    ("L40S", 362e12),
+    ("L4", 121e12),
+    ("A10G", 125e12),
+    ("T4", 65e12),  # fp16 tensor cores; T4 has no bf16 units
+    ("V100", 125e12),
+    ("TPU v4", 275e12),
+    ("TPU v5 lite", 197e12),  # v5e
+    ("TPU v5e", 197e12),
+    ("TPU v5p", 459e12),
+    ("TPU v5", 459e12),
+    ("TPU v6 lite", 918e12),  # v6e (Trillium)
+    ("TPU v6e", 918e12),
+)
+
+
+def peak_flops(device: jax.Device | None = None) -> float | None:
+  """Per-device peak, or None where MFU is meaningless (CPU, unknown chips)."""
+  device = device or jax.devices()[0]
+  if device.platform == "cpu":
+    return None
+  kind = device.device_kind
+  for name, flops in PEAK_FLOPS:
+    if name.lower() in kind.lower():
+      return flops
+  return None
+
+
+def mfu(tokens_per_sec: float, flops_per_token: float, num_devices: int,
+        device: jax.Device | None = None) -> float | None:
+  peak = peak_flops(device)
+  if peak is None:
+    return None
+  return tokens_per_sec * flops_per_token / (peak * num_devices)
+
+
+def format_duration(seconds: float) -> str:
+  seconds = int(max(seconds, 0))
+  h, rem = divmod(seconds, 3600)
+  m, s = divmod(rem, 60)
+  return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def _clean(v: Any) -> Any:
+  if hasattr(v, "item"):
+    v = v.item()
+  if isinstance(v, float) and not math.isfinite(v):
+    return None
+  return v
+
+
+class MetricWriter:
+  """Writes the same scalars to metrics.jsonl and TensorBoard; only process 0 writes."""
+
+  def __init__(self, workdir: pathlib.Path, *, resume_step: int = 0):
+    self.enabled = jax.process_index() == 0
+    self.path = pathlib.Path(workdir) / "metrics.jsonl"
+    self._tb = None
+    if not self.enabled:
+      return
+    self._truncate_after(resume_step)
+    from tensorboardX import SummaryWriter  # light: no TensorFlow
+    self._tb = SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"))
+
+  def _truncate_after(self, step: int) -> None:
+    # After a resume, drop records the interrupted run logged past its last checkpoint,
+    # so every step appears once.
+    if not self.path.exists():
+      return
+    kept = [line for line in self.path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step]
+    tmp = self.path.with_suffix(".tmp")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    tmp.replace(self.path)
+
+  def write(self, step: int, scalars: dict[str, Any]) -> None:
+    if not self.enabled:
+      return
+    record = {"step": int(step), **{k: _clean(v) for k, v in scalars.items()}}
+    with self.path.open("a") as f:
+      f.write(json.dumps(record) + "\n")
+    for k, v in record.items():
+      if k != "step" and isinstance(v, (int, float)):
+        self._tb.add_scalar(k, v, step)
+
+  def flush(self) -> None:
+    if self._tb is not None:
+      self._tb.flush()
+
+  def close(self) -> None:
+    if self._tb is not None:
+      self._tb.close()
+
+
+class Throughput:
+  """Tokens/s over the interval between two log points (host wall clock)."""
+
+  def __init__(self):
+    self._t = time.perf_counter()
+    self._tokens = 0.0
+
+  def add(self, tokens: float) -> None:
+    self._tokens += tokens
+
+  def rate(self) -> float:
+    now = time.perf_counter()
+    rate = self._tokens / max(now - self._t, 1e-9)
+    self._t, self._tokens = now, 0.0
+    return rate
+
+
+def log_line(step: int, total: int, scalars: dict[str, Any], eta_s: float | None) -> str:
+  parts = [f"step {step}/{total}"]
+  fmt = {"loss": "loss {:.4f}", "learning_rate": "lr {:.2e}", "grad_norm": "gnorm {:.3f}",
+         "tokens_per_sec": "{:,.0f} tok/s", "val_loss": "val_loss {:.4f}",
+         "val_bits_per_char": "val_bpc {:.4f}"}
+  for key, f in fmt.items():
+    if scalars.get(key) is not None:
+      parts.append(f.format(scalars[key]))
+  if scalars.get("mfu") is not None:
+    parts.append(f"mfu {100 * scalars['mfu']:.1f}%")
+  if eta_s is not None:
+    parts.append(f"eta {format_duration(eta_s)}")
+  return " | ".join(parts)

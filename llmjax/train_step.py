@@ -1,0 +1,143 @@
+"""Train state, loss, and the jitted train / eval steps over a device mesh."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh
+
+from llmjax import optim, sharding
+from llmjax.config import Config
+from llmjax.model import Transformer
+
+Batch = dict[str, jax.Array]
+LN2 = math.log(2.0)
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  opt_state: Any
+
+
+def loss_sums(params, model: Transformer, batch: Batch,
+              dropout_rng: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+  """Summed next-token cross-entropy (nats) over real tokens, and their count."""
+  rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
+  logits_BTV, _ = model.apply(
+      {"params": params}, batch["inputs"], positions_BT=batch["positions"],
+      segment_ids_BT=batch["segment_ids"], deterministic=dropout_rng is None, rngs=rngs)
+  nll_BT = optax.softmax_cross_entropy_with_integer_labels(logits_BTV, batch["targets"])
+  weights_BT = (batch["segment_ids"] > 0).astype(jnp.float32)
+  return jnp.sum(nll_BT * weights_BT), jnp.sum(weights_BT)
+
+
+def _microbatches(batch: Batch, n: int) -> Batch:
+  # Microbatch i takes rows i, i+n, ...: every device keeps an equal share of each one.
+  return jax.tree.map(lambda x: x.reshape(x.shape[0] // n, n, *x.shape[1:]).swapaxes(0, 1),
+                      batch)
+
+
+def grads_and_loss(params, model: Transformer, batch: Batch, rng: jax.Array | None,
+                   accum: int) -> tuple[Any, jax.Array, jax.Array]:
+  """Gradient of the mean token loss, accumulated over `accum` microbatches exactly."""
+  grad_fn = jax.value_and_grad(loss_sums, has_aux=True)
+  if accum == 1:
+    (loss_sum, weight), grads = grad_fn(params, model, batch, rng)
+  else:
+    def body(carry, xs):
+      mb, i = xs
+      key = None if rng is None else jax.random.fold_in(rng, i)
+      (l, w), g = grad_fn(params, model, mb, key)
+      acc_g, acc_l, acc_w = carry
+      return (jax.tree.map(jnp.add, acc_g, g), acc_l + l, acc_w + w), None
+
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    init = (zeros, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32))
+    (grads, loss_sum, weight), _ = jax.lax.scan(
+        body, init, (_microbatches(batch, accum), jnp.arange(accum)))
+  weight = jnp.maximum(weight, 1.0)
+  return jax.tree.map(lambda g: g / weight, grads), loss_sum / weight, weight
+
+
+class Trainer:
+  """Builds the sharded state and the jitted steps for one config on one mesh."""
+
+  def __init__(self, cfg: Config, mesh: Mesh, total_steps: int | None = None):
+    self.cfg = cfg
+    self.mesh = mesh
+    self.model = Transformer(cfg.model)
+    self.total_steps = total_steps or cfg.train.total_steps
+    self.schedule = optim.schedule(cfg.optim, self.total_steps)
+    self.tx = optim.make_optimizer(cfg.optim, self.total_steps)
+    self.batch_sharding = sharding.batch_sharding(mesh, cfg.mesh)
+    self.replicated = sharding.replicated(mesh)
+    with self.context():
+      abstract = jax.eval_shape(self._init_boxed, jax.random.key(0))
+    self.state_sharding = sharding.logical_to_sharding(
+        nn.get_partition_spec(abstract), mesh, cfg.mesh)
+    self._train_step = None
+    self._eval_step = None
+
+  def context(self):
+    return sharding.activate(self.mesh, self.cfg.mesh)
+
+  def _init_boxed(self, rng: jax.Array) -> TrainState:
+    shards = self.mesh.shape["data"] * self.mesh.shape["fsdp"]
+    params = self.model.init({"params": rng}, jnp.zeros((shards, 2), jnp.int32))["params"]
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                      opt_state=self.tx.init(params))
+
+  def init_state(self, rng: jax.Array) -> TrainState:
+    """Parameters and optimizer state created already sharded (never whole on one device)."""
+    init = jax.jit(lambda r: nn.unbox(self._init_boxed(r)), out_shardings=self.state_sharding)
+    with self.context():
+      return init(rng)
+
+  def abstract_state(self) -> TrainState:
+    """Shapes, dtypes and shardings of the state, for restoring a checkpoint into."""
+    with self.context():
+      abstract = nn.unbox(jax.eval_shape(self._init_boxed, jax.random.key(0)))
+    return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                        abstract, self.state_sharding)
+
+  def _step(self, state: TrainState, batch: Batch, rng: jax.Array):
+    use_dropout = self.cfg.model.dropout > 0
+    key = jax.random.fold_in(rng, state.step) if use_dropout else None
+    grads, loss, tokens = grads_and_loss(state.params, self.model, batch, key,
+                                         self.cfg.optim.grad_accum)
+    updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {"loss": loss, "grad_norm": optax.global_norm(grads),
+               "learning_rate": self.schedule(state.step), "tokens": tokens}
+    return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+  def train_step(self, state: TrainState, batch: Batch, rng: jax.Array):
+    if self._train_step is None:
+      self._train_step = jax.jit(
+          self._step,
+          in_shardings=(self.state_sharding, self.batch_sharding, self.replicated),
+          out_shardings=(self.state_sharding, self.replicated),
+          donate_argnums=0)
+    with self.context():
+      return self._train_step(state, batch, rng)
+
+  def eval_step(self, params, batch: Batch) -> tuple[jax.Array, jax.Array]:
+    """(summed nats, token count) for one batch, dropout off."""
+    if self._eval_step is None:
+      self._eval_step = jax.jit(
+          lambda p, b: loss_sums(p, self.model, b),
+          in_shardings=(self.state_sharding.params, self.batch_sharding),
+          out_shardings=self.replicated)
+    with self.context():
+      return self._eval_step(params, batch)
+
+  def put_batch(self, local_batch: dict) -> Batch:
+    return sharding.global_batch(local_batch, self.batch_sharding)
