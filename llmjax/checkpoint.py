@@ -13,7 +13,6 @@ import base64
 import pathlib
 from typing import Any
 
-import jax
 import orbax.checkpoint as ocp
 
 from llmjax.errors import CheckpointError
@@ -129,7 +128,3 @@ def restore_params(directory: pathlib.Path, step: int, abstract_params, abstract
   except Exception as e:
     raise CheckpointError(f"cannot restore parameters from {directory / str(step)}: "
                           f"{type(e).__name__}: {str(e).splitlines()[0][:300]}") from e
-
-
-def host_params(params) -> Any:
-  return jax.device_get(params)

@@ -24,10 +24,16 @@ class CheckpointError(LlmjaxError):
 
 
 def exit_on_error(main: Callable) -> Callable:
-  """Wraps an absl main: LlmjaxError -> `error: ...` on stderr and exit status 2."""
+  """Wraps an absl main: LlmjaxError -> `error: ...` on stderr and exit status 2.
+
+  Also quiets library INFO logs (orbax logs every save at INFO) unless --verbosity is given.
+  """
 
   @functools.wraps(main)
   def wrapped(*args, **kwargs):
+    from absl import flags, logging  # pylint: disable=g-import-not-at-top
+    if not flags.FLAGS["verbosity"].present:
+      logging.set_verbosity(logging.WARNING)
     try:
       return main(*args, **kwargs)
     except LlmjaxError as e:

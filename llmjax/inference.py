@@ -6,7 +6,6 @@ import dataclasses
 import pathlib
 from typing import Any
 
-import jax
 
 from llmjax import checkpoint, sharding
 from llmjax.config import Config, from_config
@@ -37,7 +36,3 @@ def load(workdir: str | pathlib.Path, which: str = "auto") -> Loaded:
   params = checkpoint.restore_params(directory, step, abstract.params, abstract)
   tokenizer = Tokenizer.from_proto(checkpoint.decode_tokenizer(meta))
   return Loaded(cfg, trainer, params, tokenizer, step, meta)
-
-
-def devices_note() -> str:
-  return f"{jax.device_count()}x {jax.devices()[0].device_kind}"

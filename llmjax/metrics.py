@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import pathlib
-import time
 from typing import Any
 
 import jax
@@ -109,23 +108,6 @@ class MetricWriter:
   def close(self) -> None:
     if self._tb is not None:
       self._tb.close()
-
-
-class Throughput:
-  """Tokens/s over the interval between two log points (host wall clock)."""
-
-  def __init__(self):
-    self._t = time.perf_counter()
-    self._tokens = 0.0
-
-  def add(self, tokens: float) -> None:
-    self._tokens += tokens
-
-  def rate(self) -> float:
-    now = time.perf_counter()
-    rate = self._tokens / max(now - self._t, 1e-9)
-    self._t, self._tokens = now, 0.0
-    return rate
 
 
 def log_line(step: int, total: int, scalars: dict[str, Any], eta_s: float | None) -> str:

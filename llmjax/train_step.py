@@ -103,8 +103,8 @@ class Trainer:
 
   def abstract_state(self) -> TrainState:
     """Shapes, dtypes and shardings of the state, for restoring a checkpoint into."""
-    with self.context():
-      abstract = nn.unbox(jax.eval_shape(self._init_boxed, jax.random.key(0)))
+    with self.context():  # unbox inside the trace: its logical constraints need one
+      abstract = jax.eval_shape(lambda r: nn.unbox(self._init_boxed(r)), jax.random.key(0))
     return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                         abstract, self.state_sharding)
 

@@ -30,7 +30,7 @@ def load_config(name: str, **overrides: Any) -> ml_collections.ConfigDict:
 
 def micro_config(**overrides: Any) -> tuple[Config, dict]:
   """A very small model for fast CPU tests (frozen config, plus its plain dict)."""
-  base = dict(model__vocab_size=256, model__d_model=32, model__n_layers=2, model__n_heads=4,
+  base = dict(model__vocab_size=384, model__d_model=32, model__n_layers=2, model__n_heads=4,
               model__n_kv_heads=2, model__head_dim=8, model__d_ff=64, model__max_seq_len=32,
               model__dtype="float32", data__seq_len=32, data__batch_size=8,
               data__max_val_rows=16, optim__warmup_steps=5, optim__lr=3e-3,

@@ -10,9 +10,9 @@ import pytest
 
 from llmjax import loop, optim, sharding
 from llmjax.benchmark import synthetic_batch
-from llmjax.config import MeshConfig, OptimConfig
+from llmjax.config import MeshConfig, OptimConfig, from_config
 from llmjax.train_step import Trainer, grads_and_loss
-from tests.helpers import micro_config
+from tests.helpers import load_config, micro_config
 
 
 def _packed_batch(cfg, seed=0):
@@ -123,3 +123,14 @@ def test_unreadable_checkpoint_fails_loudly(tatar_fixture_dir, tmp_path):
                         train__total_steps=10)
   with pytest.raises(CheckpointError, match="cannot restore"):
     loop.train(cfg, d)
+
+
+def test_learns_on_shared_tatar_text(shared_train_dir, tmp_path):
+  """The real training split (skipped where ../shared is absent): val bits/char drops."""
+  cfg = load_config("tiny", workdir=str(tmp_path), data__text_dir=str(shared_train_dir),
+                    train__total_steps=80, train__eval_every=80, train__checkpoint_every=80,
+                    data__max_val_rows=32)
+  d = cfg.to_dict()
+  result = loop.train(from_config(d), d)
+  first, last = result.first_val["val_bits_per_char"], result.last_val["val_bits_per_char"]
+  assert last < 0.85 * first, (first, last)
