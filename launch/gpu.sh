@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # One GPU node, all local GPUs data-parallel; extra --config.* overrides pass through.
 # Usage: bash launch/gpu.sh --config.data.text_dir=/path/to/text
+# One process drives every local GPU (the mesh's `data` axis spans them; FSDP / tensor
+# parallel via --config.mesh.*). Several nodes: run this on each node with
+# JAX_COORDINATOR_ADDRESS=<node0>:1234 JAX_NUM_PROCESSES=<nodes> JAX_PROCESS_ID=<rank>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d .venv ]; then

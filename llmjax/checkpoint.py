@@ -60,12 +60,16 @@ class Checkpointer:
     return step
 
   def save(self, step: int, state, data_state: dict, meta: dict) -> None:
+    # One async save in flight at a time: with several processes, each save ends in
+    # barriers, and two managers' background saves could reach them in different orders.
+    self._best.wait_until_finished()
     self._latest.save(step, args=ocp.args.Composite(**{
         STATE: ocp.args.StandardSave(state),
         DATA: ocp.args.JsonSave(data_state),
         META: ocp.args.JsonSave(meta)}))
 
   def save_best(self, step: int, params, meta: dict) -> None:
+    self._latest.wait_until_finished()  # see save()
     self._best.save(step, args=ocp.args.Composite(**{
         PARAMS: ocp.args.StandardSave(params), META: ocp.args.JsonSave(meta)}), force=True)
 

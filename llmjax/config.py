@@ -8,6 +8,7 @@ the ConfigDict: it receives the frozen dataclasses below, built once by `from_co
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from typing import Any, Mapping
 
@@ -19,13 +20,18 @@ REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch", "attn_out")
 ATTENTION_IMPLS = ("auto", "xla", "cudnn", "splash")
 DTYPES = ("float32", "bfloat16", "float16")
 SCHEDULES = ("cosine", "wsd", "constant")
+POSITION_EMBEDDINGS = ("rope", "learned")
+MOE_GATINGS = ("softmax", "sigmoid")
+MOE_DISPATCHES = ("dropless", "capacity")
 SHARED_TRAIN_DIR = "../shared/data/tatar/train"  # the development corpus beside the repo
 
-# How logical array axes map onto mesh axes (data, fsdp, tensor). Batch over data×fsdp;
+# How logical array axes map onto mesh axes (data, fsdp, expert, tensor). Batch over
+# data×fsdp×expert; MoE experts over expert;
 # the parameters' model dimension over fsdp (ZeRO-3 style); heads / MLP / vocab over
 # tensor. Names not listed are replicated.
 DEFAULT_RULES: tuple[tuple[str, Any], ...] = (
-    ("batch", ("data", "fsdp")),
+    ("batch", ("data", "fsdp", "expert")),
+    ("expert", "expert"),
     ("embed", "fsdp"),
     ("vocab", "tensor"),
     ("q_heads", "tensor"),
@@ -59,9 +65,53 @@ class ModelConfig:
   param_dtype: str = "float32"
   remat: str = "none"  # one of REMAT_POLICIES
   scan_layers: bool = True
+  # Layers stay under one scan (flat compile time); unrolling k iterations lets XLA fuse
+  # across layers: 1.31x train-step throughput for GPT-2-124M on an H100 at k = 12.
+  scan_unroll: int = 1
   attention_impl: str = "auto"  # one of ATTENTION_IMPLS
   max_seq_len: int = 512  # longest sequence the model is trained / generates for
   init_std: float = 0.02
+  # --- block options (see README "Model variants") ---
+  position_embedding: str = "rope"  # one of POSITION_EMBEDDINGS; "learned": absolute table
+  qk_norm: bool = False  # RMSNorm on each query / key head before RoPE
+  attn_logit_softcap: float = 0.0  # > 0: scores -> cap * tanh(scores / cap) (XLA path)
+  final_logit_softcap: float = 0.0  # > 0: same on the output logits
+  # Sliding-window attention: a local layer's query sees the last `sliding_window` tokens
+  # (itself included); 0 = every layer global. global_every = n: layers n-1, 2n-1, ... stay
+  # global (a repeating local/global pattern); 0 = all layers local.
+  sliding_window: int = 0
+  global_every: int = 0
+  # Mixture-of-experts feed-forward (moe_experts = 0: dense SwiGLU everywhere).
+  moe_experts: int = 0
+  moe_top_k: int = 2
+  moe_every: int = 1  # layers n-1, 2n-1, ... are MoE, the rest dense
+  moe_d_ff: int = 0  # each expert's SwiGLU hidden size; 0 = d_ff
+  moe_gating: str = "softmax"  # one of MOE_GATINGS
+  moe_renormalize: bool = True  # top-k gate weights rescaled to sum to 1
+  moe_shared_expert: bool = False  # one always-on expert of size moe_d_ff beside the routed
+  moe_dispatch: str = "dropless"  # one of MOE_DISPATCHES
+  moe_capacity_factor: float = 1.25  # capacity mode: slots per expert = cf * tokens * k / E
+  moe_aux_loss_weight: float = 0.01  # load-balancing loss (Switch / GShard form)
+  moe_z_loss_weight: float = 1e-3  # router z-loss (ST-MoE)
+
+  @property
+  def layer_group(self) -> int:
+    """Layers per scanned super-block: the period of the local/global and MoE patterns."""
+    return math.lcm((self.global_every or 1) if self.sliding_window else 1,
+                    self.moe_every if self.moe_experts else 1)
+
+  def layer_window(self, i: int) -> int:
+    """Window of layer i in tokens; 0 = global (full causal) attention."""
+    if not self.sliding_window or (self.global_every and (i + 1) % self.global_every == 0):
+      return 0
+    return self.sliding_window
+
+  def layer_is_moe(self, i: int) -> bool:
+    return self.moe_experts > 0 and (i + 1) % self.moe_every == 0
+
+  @property
+  def expert_d_ff(self) -> int:
+    return self.moe_d_ff or self.d_ff
 
   def __post_init__(self):
     _check(self.vocab_size > 0, "model.vocab_size must be positive")
@@ -74,12 +124,37 @@ class ModelConfig:
            f"model.n_kv_heads={self.n_kv_heads}")
     _check(self.head_dim % 2 == 0, "model.head_dim must be even (RoPE rotates pairs)")
     _check(0.0 <= self.dropout < 1.0, "model.dropout must be in [0, 1)")
+    _check(self.scan_unroll >= 1, "model.scan_unroll must be >= 1")
     _check(self.remat in REMAT_POLICIES,
            f"model.remat={self.remat!r}; choose one of {REMAT_POLICIES}")
     _check(self.attention_impl in ATTENTION_IMPLS,
            f"model.attention_impl={self.attention_impl!r}; choose one of {ATTENTION_IMPLS}")
     _check(self.dtype in DTYPES and self.param_dtype in DTYPES,
            f"model.dtype / model.param_dtype must be one of {DTYPES}")
+    _check(self.position_embedding in POSITION_EMBEDDINGS,
+           f"model.position_embedding={self.position_embedding!r}; choose one of "
+           f"{POSITION_EMBEDDINGS}")
+    _check(self.attn_logit_softcap >= 0 and self.final_logit_softcap >= 0,
+           "model.attn_logit_softcap / model.final_logit_softcap must be >= 0 (0 = off)")
+    _check(self.sliding_window >= 0 and self.global_every >= 0,
+           "model.sliding_window / model.global_every must be >= 0 (0 = off)")
+    _check(self.moe_experts >= 0, "model.moe_experts must be >= 0 (0 = dense)")
+    if self.moe_experts:
+      _check(1 <= self.moe_top_k <= self.moe_experts,
+             f"model.moe_top_k={self.moe_top_k} must be in [1, moe_experts="
+             f"{self.moe_experts}]")
+      _check(self.moe_every >= 1 and self.moe_d_ff >= 0,
+             "model.moe_every must be >= 1 and model.moe_d_ff >= 0")
+      _check(self.moe_gating in MOE_GATINGS,
+             f"model.moe_gating={self.moe_gating!r}; choose one of {MOE_GATINGS}")
+      _check(self.moe_dispatch in MOE_DISPATCHES,
+             f"model.moe_dispatch={self.moe_dispatch!r}; choose one of {MOE_DISPATCHES}")
+      _check(self.moe_capacity_factor > 0, "model.moe_capacity_factor must be positive")
+      _check(self.moe_aux_loss_weight >= 0 and self.moe_z_loss_weight >= 0,
+             "model.moe_aux_loss_weight / model.moe_z_loss_weight must be >= 0")
+    _check(self.n_layers % self.layer_group == 0,
+           f"model.n_layers={self.n_layers} must be a multiple of the layer pattern "
+           f"period {self.layer_group} (global_every / moe_every)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,8 +168,12 @@ class DataConfig:
   tokenizer_path: str = ""  # an existing SentencePiece model; empty = train one
   tokenizer_model_type: str = "unigram"
   tokenizer_max_sentences: int = 1_000_000  # deterministic sample cap for training
+  # Mixed sources instead of text_dir: comma-separated kind:spec[:weight], kind one of
+  # SOURCE_KINDS, e.g. "leipzig:tat_news_2015_1M:2,text:/data/tt". Empty: use text_dir.
+  sources: str = ""
 
   def __post_init__(self):
+    parse_sources(self.sources)  # ConfigError on a malformed entry
     _check(self.seq_len > 1, "data.seq_len must be > 1")
     _check(self.batch_size > 0, "data.batch_size must be positive")
     _check(0.0 < self.val_fraction < 0.5, "data.val_fraction must be in (0, 0.5)")
@@ -132,6 +211,18 @@ class TrainConfig:
   checkpoint_every: int = 100
   keep_checkpoints: int = 3
   keep_best: bool = True  # also keep the checkpoint with the lowest val bits/char
+  # Few-shot validation (llmjax.evals): every N steps score a QA sample, a TatBLiMP sample
+  # and FLORES bits/char; logged as fewshot_* scalars. 0 = off.
+  fewshot_every: int = 0
+  fewshot_qa_facts: int = 24
+  fewshot_blimp_pairs: int = 128
+  fewshot_flores_lines: int = 64
+
+  def __post_init__(self):
+    _check(self.fewshot_every >= 0, "train.fewshot_every must be >= 0 (0 = off)")
+    _check(self.fewshot_qa_facts >= 1, "train.fewshot_qa_facts must be >= 1")
+    _check(self.fewshot_blimp_pairs >= 0 and self.fewshot_flores_lines >= 0,
+           "train.fewshot_blimp_pairs and train.fewshot_flores_lines must be >= 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +230,7 @@ class MeshConfig:
   data: int = -1  # -1: all remaining devices
   fsdp: int = 1
   tensor: int = 1
+  expert: int = 1  # MoE experts split over this axis; the batch too (expert parallelism)
   # (logical axis, mesh axes) pairs: how named array dimensions map onto the mesh.
   rules: tuple[tuple[str, Any], ...] = DEFAULT_RULES
 
@@ -153,6 +245,29 @@ class Config:
   optim: OptimConfig
   train: TrainConfig
   mesh: MeshConfig
+
+
+SOURCE_KINDS = ("text", "leipzig", "tfds")
+
+
+def parse_sources(spec: str) -> tuple[tuple[str, str, float], ...]:
+  """'kind:spec[:weight],...' -> ((kind, spec, weight), ...); ConfigError when malformed."""
+  out = []
+  for item in filter(None, (x.strip() for x in spec.split(","))):
+    kind, _, rest = item.partition(":")
+    weight = 1.0
+    head, sep, tail = rest.rpartition(":")
+    if sep:
+      try:
+        weight, rest = float(tail), head
+      except ValueError:
+        pass  # a ':' inside the spec itself
+    _check(kind in SOURCE_KINDS and bool(rest),
+           f"data.sources entry {item!r}: expected kind:spec[:weight] with kind one of "
+           f"{SOURCE_KINDS}")
+    _check(weight > 0, f"data.sources entry {item!r}: weight must be positive")
+    out.append((kind, rest, weight))
+  return tuple(out)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -170,6 +285,16 @@ def _build(cls, section: Mapping[str, Any], prefix: str):
 
 def _rules(rules) -> tuple[tuple[str, Any], ...]:
   return tuple((str(name), tuple(ax) if isinstance(ax, list) else ax) for name, ax in rules)
+
+
+def config_file(path: str | os.PathLike) -> ml_collections.ConfigDict:
+  """get_config() of a configs/*.py file, so a variant config can start from another."""
+  import importlib.util  # only config files use this
+  spec = importlib.util.spec_from_file_location(f"llmjax_config_{abs(hash(str(path)))}",
+                                                str(path))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
 
 
 def default_config() -> ml_collections.ConfigDict:

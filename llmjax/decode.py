@@ -44,6 +44,9 @@ def _check_length(cfg: ModelConfig, prompt_len: int, max_new_tokens: int,
   if prompt_len + max_new_tokens > limit:
     raise ConfigError(f"prompt ({prompt_len} tokens) + max_new_tokens={max_new_tokens} "
                       f"exceeds the context limit of {limit} tokens")
+  if cfg.position_embedding == "learned" and limit > cfg.max_seq_len:
+    raise ConfigError(f"max_len={limit} exceeds model.max_seq_len={cfg.max_seq_len}: "
+                      "learned absolute positions have no entries past it")
   return prompt_len + max_new_tokens
 
 
@@ -55,7 +58,8 @@ def generate(params: Any, cfg: ModelConfig, prompt_BP: jax.Array, *, max_new_tok
   One prefill call fills the KV cache with the prompt, then one cached call per token.
   Once a row emits eos_id it keeps emitting eos_id. P + N may not exceed max_len
   (default cfg.max_seq_len); RoPE runs past the trained length, so a caller may pass a
-  larger max_len deliberately, at a quality cost.
+  larger max_len deliberately, at a quality cost (not with learned positions). Local
+  (sliding-window) layers keep a ring buffer of `window` keys/values, not P + N.
   """
   prompt_BP = jnp.asarray(prompt_BP, jnp.int32)
   _check_length(cfg, prompt_BP.shape[1], max_new_tokens, max_len)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import pathlib
 import time
 from typing import Any
 
 import jax
 
-from llmjax import checkpoint, metrics, model, scoring, sharding
+from llmjax import checkpoint, metrics, model, multihost, scoring, sharding
 from llmjax.config import Config
 from llmjax.data import pipeline
 from llmjax.errors import CheckpointError
@@ -19,9 +18,8 @@ from llmjax.train_step import Trainer
 
 
 def maybe_initialize_distributed() -> None:
-  """Joins a multi-process run when the launcher set JAX's coordinator variables."""
-  if os.environ.get("JAX_COORDINATOR_ADDRESS") and not jax.distributed.is_initialized():
-    jax.distributed.initialize()
+  """Joins a multi-process run when the launcher asked for one (see llmjax.multihost)."""
+  multihost.maybe_initialize_distributed()
 
 
 def _say(msg: str) -> None:
@@ -56,9 +54,12 @@ class _Run:
     self.mesh = sharding.make_mesh(cfg.mesh)
     self.trainer = Trainer(cfg, self.mesh)
     self.ckpt = checkpoint.Checkpointer(self.workdir, cfg.train.keep_checkpoints)
+    # Every process walks the same global batches and reads only its own rows: the same
+    # batches whatever the process count, so checkpoints resume on another count.
     self.iterator = pipeline.train_iterator(
         self.data.train, global_batch_size=cfg.data.batch_size, seed=cfg.data.shuffle_seed,
-        process_index=jax.process_index(), process_count=jax.process_count())
+        local_rows=multihost.process_rows(self.trainer.batch_sharding, cfg.data.batch_size,
+                                          cfg.data.seq_len))
     self.rng = jax.random.key(cfg.seed)
     self.step = 0
     self.best_bpc = float("inf")
@@ -102,11 +103,27 @@ class _Run:
     _say(metrics.log_line(self.step, self.cfg.train.total_steps, record, None))
     return record
 
+  def fewshot(self) -> None:
+    """Every train.fewshot_every steps: the fast probe of llmjax.evals (a QA sample,
+    a TatBLiMP sample, FLORES bits/char), so the curves show when the model learns facts."""
+    if jax.process_count() > 1:
+      return  # the probe scores whole batches on one process
+    if getattr(self, "_probe", None) is None:
+      from llmjax.evals.suite import FewShotProbe  # pylint: disable=g-import-not-at-top
+      t = self.cfg.train
+      self._probe = FewShotProbe.create(t.fewshot_qa_facts, t.fewshot_blimp_pairs,
+                                        t.fewshot_flores_lines)
+    record = self._probe(self.trainer, self.state.params, self.data.tokenizer)
+    self.writer.write(self.step, record)
+    self.history.append({"step": self.step, **record})
+    _say(metrics.log_line(self.step, self.cfg.train.total_steps, record, None))
+
   def log(self, m: dict, rate: float, step_s: float) -> None:
     remaining = self.cfg.train.total_steps - self.step
     record = {"loss": m["loss"], "learning_rate": m["learning_rate"],
               "grad_norm": m["grad_norm"], "tokens_per_sec": rate,
               "mfu": metrics.mfu(rate, self.flops_per_token, jax.device_count())}
+    record.update({k: v for k, v in m.items() if k.startswith("moe/")})  # router metrics
     self.writer.write(self.step, record)
     self.history.append({"step": self.step, **record})
     _say(metrics.log_line(self.step, self.cfg.train.total_steps, record, remaining * step_s))
@@ -115,6 +132,9 @@ class _Run:
     counts = model.count_params(self.state.params)
     stats = self.data.stats
     epoch_steps = self.data.train.inputs.shape[0] / self.cfg.data.batch_size
+    if self.cfg.model.moe_experts:
+      active = model.active_params(self.cfg.model, self.state.params)
+      _say(f"MoE: {active / 1e6:.2f}M of {counts['total'] / 1e6:.2f}M params active per token")
     _say(f"llmjax {self.cfg.name}: {counts['total'] / 1e6:.2f}M params on "
          f"{jax.device_count()} {jax.devices()[0].device_kind} device(s), mesh "
          f"{dict(self.mesh.shape)}")
@@ -125,6 +145,8 @@ class _Run:
     cfg = self.cfg.train
     self.describe()
     first_val = self.evaluate() if self.step == 0 else None
+    if self.step == 0 and cfg.fewshot_every:
+      self.fewshot()
     last_val = first_val
     clock, steps_timed = time.perf_counter(), 0
     while self.step < cfg.total_steps:
@@ -141,9 +163,12 @@ class _Run:
         clock, steps_timed = time.perf_counter(), 0
       if self.step % cfg.eval_every == 0 or done:
         last_val = self.evaluate()
+      fewshot_now = cfg.fewshot_every and (self.step % cfg.fewshot_every == 0 or done)
+      if fewshot_now:
+        self.fewshot()
       if self.step % cfg.checkpoint_every == 0 or done:
         self.ckpt.save(self.step, self.state, self.iterator.get_state(), self.meta())
-      if self.step % cfg.eval_every == 0 or self.step % cfg.checkpoint_every == 0:
+      if self.step % cfg.eval_every == 0 or self.step % cfg.checkpoint_every == 0 or fewshot_now:
         clock, steps_timed = time.perf_counter(), 0  # keep evals and saves out of tokens/s
       if done:
         break

@@ -2,10 +2,12 @@
 
 Shapes: B batch, T query length, S key/value length (cache slots), D d_model, N query
 heads, K key/value heads, H head_dim, R = H/2 rotary frequencies, F d_ff, V vocab,
-L layers.
+L layers, E experts. Variants (config switches, off by default): mixture-of-experts
+feed-forward (MoeMlp, llmjax/moe.py), sliding-window layers with a ring-buffer cache,
+QK-norm, logit soft-caps, learned absolute positions instead of RoPE.
 
 Parameters carry logical axis names ('vocab', 'embed', 'q_heads', 'kv_heads', 'head_dim',
-'mlp', 'norm', stacked layers: 'layers'); activations are constrained to ('batch',
+'mlp', 'expert', 'norm', stacked layers: 'layers'); activations are constrained to ('batch',
 'length', 'act_*'). The rules mapping names onto mesh axes come from the caller's
 `nn.logical_axis_rules` context; without one (single device) the names are inert.
 """
@@ -22,12 +24,13 @@ import jax
 import jax.numpy as jnp
 from jax.ad_checkpoint import checkpoint_name
 
-from llmjax.attention import dot_product_attention, segment_mask
+from llmjax import moe
+from llmjax.attention import dot_product_attention, segment_mask, window_mask
 from llmjax.config import ModelConfig
 from llmjax.errors import ConfigError
 
 Array = jax.Array
-Rope = tuple[Array, Array]  # (sin_BT1R, cos_BT1R)
+Rope = tuple[Array, Array] | None  # (sin_BT1R, cos_BT1R); None: learned absolute positions
 
 _REMAT_POLICIES = {
     "full": jax.checkpoint_policies.nothing_saveable,
@@ -39,16 +42,33 @@ _REMAT_POLICIES = {
 
 @flax.struct.dataclass
 class KVCache:
-  """Keys/values of every layer for slots [0, length); slots beyond are unused."""
-  k_LBSKH: Array
-  v_LBSKH: Array
-  length: Array  # int32 scalar: filled slots
+  """Keys/values of every layer; `length` tokens seen so far.
+
+  Global layers keep position p in slot p (S = max_len slots). Local (sliding-window)
+  layers keep a ring buffer of S = min(window, max_len) slots, position p in slot p % S,
+  so their memory does not grow with the generated length. With one layer kind per
+  scanned step (model.layer_group == 1) k/v are arrays [L, B, S, K, H]; with a repeating
+  pattern of G layers they are G-tuples, entry j [L/G, B, S_j, K, H] for layers j, j+G, ...
+  """
+  k_LBSKH: Array | tuple[Array, ...]
+  v_LBSKH: Array | tuple[Array, ...]
+  length: Array  # int32 scalar: tokens written so far
 
 
 def init_cache(cfg: ModelConfig, batch_size: int, max_len: int) -> KVCache:
-  shape = (cfg.n_layers, batch_size, max_len, cfg.n_kv_heads, cfg.head_dim)
-  zeros = jnp.zeros(shape, jnp.dtype(cfg.dtype))
-  return KVCache(k_LBSKH=zeros, v_LBSKH=zeros, length=jnp.zeros((), jnp.int32))
+  G = cfg.layer_group
+
+  def zeros(j: int) -> Array:
+    window = cfg.layer_window(j)
+    slots = min(window, max_len) if window else max_len
+    shape = (cfg.n_layers // G, batch_size, slots, cfg.n_kv_heads, cfg.head_dim)
+    return jnp.zeros(shape, jnp.dtype(cfg.dtype))
+
+  if G == 1:
+    k = v = zeros(0)
+  else:
+    k = v = tuple(zeros(j) for j in range(G))
+  return KVCache(k_LBSKH=k, v_LBSKH=v, length=jnp.zeros((), jnp.int32))
 
 
 def _constrain(x: Array, names: tuple[str, ...]) -> Array:
@@ -103,8 +123,32 @@ class RMSNorm(nn.Module):
     return (x32_BTD * inv_rms_BT1 * scale_D.astype(jnp.float32)).astype(self.cfg.dtype)
 
 
+def _ring_attention_inputs(k_BRKH: Array, v_BRKH: Array, k_BTKH: Array, v_BTKH: Array,
+                           cache_len: Array, window: int
+                           ) -> tuple[Array, Array, Array, tuple[Array, Array]]:
+  """Local-layer decoding: keys/values = ring (R slots) ++ the T new ones, the mask by
+  absolute position, and the ring with the newest min(T, R) written at p % R.
+
+  Attending over ring ++ new (not the updated ring) lets a prefill chunk longer than
+  the window still see, for each of its queries, the keys the chunk itself overwrites.
+  """
+  R, T = k_BRKH.shape[1], k_BTKH.shape[1]
+  old_pos_R = cache_len - 1 - jnp.mod(cache_len - 1 - jnp.arange(R, dtype=jnp.int32), R)
+  q_pos_T = cache_len + jnp.arange(T, dtype=jnp.int32)
+  kv_pos_S = jnp.concatenate([old_pos_R, q_pos_T])
+  mask_11TS = (window_mask(q_pos_T, kv_pos_S, window) & (kv_pos_S >= 0)[None])[None, None]
+  keys_BSKH = jnp.concatenate([k_BRKH.astype(k_BTKH.dtype), k_BTKH], axis=1)
+  values_BSKH = jnp.concatenate([v_BRKH.astype(v_BTKH.dtype), v_BTKH], axis=1)
+  m = min(T, R)  # static; distinct slots, so the scatter order does not matter
+  slots_m = jnp.mod(cache_len + T - m + jnp.arange(m, dtype=jnp.int32), R)
+  k_BRKH = k_BRKH.at[:, slots_m].set(k_BTKH[:, T - m:].astype(k_BRKH.dtype))
+  v_BRKH = v_BRKH.at[:, slots_m].set(v_BTKH[:, T - m:].astype(v_BRKH.dtype))
+  return keys_BSKH, values_BSKH, mask_11TS, (k_BRKH, v_BRKH)
+
+
 class Attention(nn.Module):
   cfg: ModelConfig
+  window: int = 0  # sliding window in tokens; 0 = global
 
   @nn.compact
   def __call__(self, x_BTD: Array, rope: Rope, mask_B1TS: Array | None,
@@ -122,23 +166,35 @@ class Attention(nn.Module):
     q_BTNH = jnp.einsum("btd,dnh->btnh", x_BTD, wq_DNH.astype(dt))
     k_BTKH = jnp.einsum("btd,dkh->btkh", x_BTD, wk_DKH.astype(dt))
     v_BTKH = jnp.einsum("btd,dkh->btkh", x_BTD, wv_DKH.astype(dt))
-    q_BTNH = _constrain(apply_rope(q_BTNH, rope), ("batch", "length", "act_heads", "head_dim"))
-    k_BTKH = apply_rope(k_BTKH, rope)
+    if cfg.qk_norm:  # per-head RMSNorm: bounds the scores' scale (OLMo 2, Gemma 3)
+      q_BTNH = RMSNorm(cfg, name="q_norm")(q_BTNH)
+      k_BTKH = RMSNorm(cfg, name="k_norm")(k_BTKH)
+    if rope is not None:
+      q_BTNH, k_BTKH = apply_rope(q_BTNH, rope), apply_rope(k_BTKH, rope)
+    q_BTNH = _constrain(q_BTNH, ("batch", "length", "act_heads", "head_dim"))
+    softcap = cfg.attn_logit_softcap
 
     if layer_cache is None:
-      # Training / full forward: causal + segment mask (the cuDNN fast path).
+      # Training / full forward: causal (+ window) + segment mask (the cuDNN fast path).
       out_BTNH = dot_product_attention(q_BTNH, k_BTKH, v_BTKH, mask_B1TS, causal=True,
-                                       impl=cfg.attention_impl)
+                                       impl=cfg.attention_impl, window=self.window,
+                                       softcap=softcap)
+    elif self.window:
+      keys_BSKH, values_BSKH, mask_11TS, layer_cache = _ring_attention_inputs(
+          *layer_cache, k_BTKH, v_BTKH, cache_len, self.window)
+      out_BTNH = dot_product_attention(q_BTNH, keys_BSKH, values_BSKH, mask_11TS,
+                                       causal=False, impl="xla", softcap=softcap)
     else:
-      # Decoding: write the new k/v at slots [len, len+T), attend by slot index (the mask
-      # was built by the caller); XLA handles the T != S mask.
+      # Decoding, global layer: write the new k/v at slots [len, len+T), attend by slot
+      # index; XLA handles the T != S mask.
       k_BSKH, v_BSKH = layer_cache
       start = (0, cache_len, 0, 0)
       k_BSKH = jax.lax.dynamic_update_slice(k_BSKH, k_BTKH.astype(k_BSKH.dtype), start)
       v_BSKH = jax.lax.dynamic_update_slice(v_BSKH, v_BTKH.astype(v_BSKH.dtype), start)
       layer_cache = (k_BSKH, v_BSKH)
+      mask_B1TS = _cache_mask(cache_len, x_BTD.shape[1], k_BSKH.shape[1])
       out_BTNH = dot_product_attention(q_BTNH, k_BSKH.astype(dt), v_BSKH.astype(dt),
-                                       mask_B1TS, causal=False, impl="xla")
+                                       mask_B1TS, causal=False, impl="xla", softcap=softcap)
     out_BTNH = checkpoint_name(out_BTNH, "attn_out")  # what remat='attn_out' keeps
     out_BTNH = _constrain(out_BTNH, ("batch", "length", "act_heads", "head_dim"))
     return jnp.einsum("btnh,nhd->btd", out_BTNH, wo_NHD.astype(dt)), layer_cache
@@ -146,12 +202,13 @@ class Attention(nn.Module):
 
 class Mlp(nn.Module):
   cfg: ModelConfig
+  d_ff: int = 0  # 0 = cfg.d_ff
 
   @nn.compact
   def __call__(self, x_BTD: Array) -> Array:
     cfg = self.cfg
     dt = jnp.dtype(cfg.dtype)
-    D, F = cfg.d_model, cfg.d_ff
+    D, F = cfg.d_model, self.d_ff or cfg.d_ff
     gate_DF = _param(self, "gate", (D, F), ("embed", "mlp"), _normal(cfg))
     up_DF = _param(self, "up", (D, F), ("embed", "mlp"), _normal(cfg))
     down_FD = _param(self, "down", (F, D), ("mlp", "embed"), _normal(cfg, out_proj=True))
@@ -161,33 +218,98 @@ class Mlp(nn.Module):
     return jnp.einsum("btf,fd->btd", h_BTF, down_FD.astype(dt))
 
 
+class MoeMlp(nn.Module):
+  """Routed SwiGLU experts (+ optional shared expert); returns (y, router stats)."""
+  cfg: ModelConfig
+
+  @nn.compact
+  def __call__(self, x_BTD: Array, valid_BT: Array | None, decoding: bool
+               ) -> tuple[Array, dict[str, Array]]:
+    cfg = self.cfg
+    dt = jnp.dtype(cfg.dtype)
+    D, E, F = cfg.d_model, cfg.moe_experts, cfg.expert_d_ff
+    router_DE = _param(self, "router", (D, E), ("embed", None), _normal(cfg))
+    gate_EDF = _param(self, "gate", (E, D, F), ("expert", "embed", "mlp"), _normal(cfg))
+    up_EDF = _param(self, "up", (E, D, F), ("expert", "embed", "mlp"), _normal(cfg))
+    down_EFD = _param(self, "down", (E, F, D), ("expert", "mlp", "embed"),
+                      _normal(cfg, out_proj=True))
+    n_tokens = x_BTD.shape[0] * x_BTD.shape[1]
+    x_ND = x_BTD.reshape(n_tokens, D)
+    # Router in fp32: near-tied logits must not flip with bf16 rounding.
+    logits_NE = jnp.einsum("nd,de->ne", x_ND.astype(jnp.float32), router_DE)
+    weights_Nk, experts_Nk, probs_NE = moe.route(logits_NE, cfg)
+    valid_N = jnp.ones((n_tokens,), bool) if valid_BT is None else valid_BT.reshape(-1)
+    w = (gate_EDF.astype(dt), up_EDF.astype(dt), down_EFD.astype(dt))
+    kept_kN = None
+    if cfg.moe_dispatch == "capacity" and not decoding:  # decoding never drops
+      y_ND, kept_kN = moe.capacity_dispatch(x_ND, weights_Nk, experts_Nk, valid_N, w,
+                                            moe.capacity(n_tokens, cfg), _constrain)
+    else:
+      y_ND = moe.dropless(x_ND, weights_Nk, experts_Nk, w)
+    y_BTD = y_ND.reshape(x_BTD.shape).astype(dt)
+    if cfg.moe_shared_expert:
+      y_BTD = y_BTD + Mlp(cfg, d_ff=F, name="shared")(x_BTD)
+    return y_BTD, moe.router_stats(logits_NE, probs_NE, experts_Nk, valid_N, kept_kN)
+
+
 class Block(nn.Module):
-  """One pre-norm layer; the scan body: (x, layer_cache) -> (x, layer_cache)."""
+  """One pre-norm layer: (x, layer_cache) -> (x, (layer_cache, router stats or None))."""
+  cfg: ModelConfig
+  deterministic: bool = True
+  window: int = 0  # sliding window in tokens; 0 = global attention
+  moe: bool = False  # routed experts instead of the dense SwiGLU
+
+  @nn.compact
+  def __call__(self, x_BTD: Array, layer_cache: tuple[Array, Array] | None, rope: Rope,
+               mask_B1TS: Array | None, cache_len: Array | None,
+               valid_BT: Array | None = None) -> tuple[Array, Any]:
+    cfg = self.cfg
+    h_BTD = RMSNorm(cfg, name="attn_norm")(x_BTD)
+    h_BTD, layer_cache = Attention(cfg, self.window, name="attn")(
+        h_BTD, rope, mask_B1TS, layer_cache, cache_len)
+    x_BTD = x_BTD + nn.Dropout(cfg.dropout)(h_BTD, deterministic=self.deterministic)
+    h_BTD = RMSNorm(cfg, name="mlp_norm")(x_BTD)
+    if self.moe:
+      h_BTD, stats = MoeMlp(cfg, name="moe")(h_BTD, valid_BT, cache_len is not None)
+    else:
+      h_BTD, stats = Mlp(cfg, name="mlp")(h_BTD), None
+    x_BTD = x_BTD + nn.Dropout(cfg.dropout)(h_BTD, deterministic=self.deterministic)
+    return _constrain(x_BTD, ("batch", "length", "act_embed")), (layer_cache, stats)
+
+
+class BlockGroup(nn.Module):
+  """One period of a layer pattern (e.g. local, local, global): the scan body when layers
+  differ. Each block keeps a static window / MoE flag, so cuDNN sees static windows."""
   cfg: ModelConfig
   deterministic: bool = True
 
   @nn.compact
-  def __call__(self, x_BTD: Array, layer_cache: tuple[Array, Array] | None, rope: Rope,
-               mask_B1TS: Array | None, cache_len: Array | None
-               ) -> tuple[Array, tuple[Array, Array] | None]:
+  def __call__(self, x_BTD: Array, group_cache: tuple | None, rope: Rope,
+               mask_B1TS: Array | None, cache_len: Array | None,
+               valid_BT: Array | None = None) -> tuple[Array, Any]:
     cfg = self.cfg
-    h_BTD = RMSNorm(cfg, name="attn_norm")(x_BTD)
-    h_BTD, layer_cache = Attention(cfg, name="attn")(h_BTD, rope, mask_B1TS, layer_cache,
-                                                     cache_len)
-    x_BTD = x_BTD + nn.Dropout(cfg.dropout)(h_BTD, deterministic=self.deterministic)
-    h_BTD = Mlp(cfg, name="mlp")(RMSNorm(cfg, name="mlp_norm")(x_BTD))
-    x_BTD = x_BTD + nn.Dropout(cfg.dropout)(h_BTD, deterministic=self.deterministic)
-    return _constrain(x_BTD, ("batch", "length", "act_embed")), layer_cache
+    caches, stats = [], []
+    for j in range(cfg.layer_group):
+      x_BTD, (c, s) = Block(cfg, self.deterministic, cfg.layer_window(j),
+                            cfg.layer_is_moe(j), name=f"block_{j}")(
+          x_BTD, None if group_cache is None else group_cache[j], rope, mask_B1TS,
+          cache_len, valid_BT)
+      caches.append(c)
+      if s is not None:
+        stats.append(s)
+    return x_BTD, (None if group_cache is None else tuple(caches), moe.stack_stats(stats))
 
 
 def _layer_stack(cfg: ModelConfig) -> type[nn.Module]:
-  block = Block
+  block = Block if cfg.layer_group == 1 else BlockGroup
   if cfg.remat != "none":
     # prevent_cse=False: the scan already stops XLA from merging recomputation away.
     block = nn.remat(block, policy=_REMAT_POLICIES[cfg.remat], prevent_cse=False)
   return nn.scan(
       block, variable_axes={"params": 0}, split_rngs={"params": True, "dropout": True},
-      in_axes=(0, nn.broadcast, nn.broadcast, nn.broadcast), length=cfg.n_layers,
+      in_axes=(0, nn.broadcast, nn.broadcast, nn.broadcast, nn.broadcast),
+      length=cfg.n_layers // cfg.layer_group,
+      unroll=min(cfg.scan_unroll, cfg.n_layers // cfg.layer_group),
       metadata_params={nn.PARTITION_NAME: "layers"})
 
 
@@ -221,11 +343,18 @@ class Transformer(nn.Module):
       x_BTD = embeddings_BTD.astype(dt)
     x_BTD = _constrain(x_BTD, ("batch", "length", "act_embed"))
     B, T = x_BTD.shape[:2]
+    G = cfg.layer_group
 
     offset = 0 if cache is None else cache.length
     if positions_BT is None:
       positions_BT = jnp.broadcast_to(offset + jnp.arange(T, dtype=jnp.int32), (B, T))
-    rope = rope_tables(positions_BT, cfg.head_dim, cfg.rope_theta)
+    if cfg.position_embedding == "learned":  # the ablation baseline for RoPE
+      table_PD = _param(self, "position_embedding", (cfg.max_seq_len, cfg.d_model),
+                        (None, "embed"), _normal(cfg))
+      x_BTD = x_BTD + jnp.take(table_PD.astype(dt), positions_BT, axis=0, mode="clip")
+      rope = None
+    else:
+      rope = rope_tables(positions_BT, cfg.head_dim, cfg.rope_theta)
 
     if cache is None:
       layer_cache, cache_len = None, None
@@ -234,11 +363,22 @@ class Transformer(nn.Module):
     else:
       if segment_ids_BT is not None:
         raise ValueError("segment_ids_BT is not supported with a KV cache")
-      layer_cache, cache_len = (cache.k_LBSKH, cache.v_LBSKH), cache.length
-      mask_B1TS = _cache_mask(cache.length, T, cache.k_LBSKH.shape[2])
+      cache_len, mask_B1TS = cache.length, None  # each layer builds its decoding mask
+      if G == 1:
+        layer_cache = (cache.k_LBSKH, cache.v_LBSKH)
+      else:
+        layer_cache = tuple(zip(cache.k_LBSKH, cache.v_LBSKH))
+    valid_BT = None if segment_ids_BT is None else segment_ids_BT > 0
 
-    x_BTD, layer_cache = _layer_stack(cfg)(cfg, deterministic, name="layers")(
-        x_BTD, layer_cache, rope, mask_B1TS, cache_len)
+    block_kw = {} if G > 1 else {"window": cfg.layer_window(0), "moe": cfg.layer_is_moe(0)}
+    x_BTD, (layer_cache, stats) = _layer_stack(cfg)(
+        cfg, deterministic, name="layers", **block_kw)(
+            x_BTD, layer_cache, rope, mask_B1TS, cache_len, valid_BT)
+    if stats is not None:
+      # [L/G, MoE blocks per group, ...] -> [MoE layers, ...] in layer order.
+      if G > 1:
+        stats = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), stats)
+      self.sow("intermediates", "moe", stats)  # read by train_step (mutable=...)
     x_BTD = RMSNorm(cfg, name="final_norm")(x_BTD)
 
     if cfg.tie_embeddings:
@@ -249,11 +389,18 @@ class Transformer(nn.Module):
                               ("embed", "vocab"), _normal(cfg))
       logits_BTV = jnp.einsum("btd,dv->btv", x_BTD, unembedding_DV.astype(dt),
                               preferred_element_type=jnp.float32)
-    logits_BTV = _constrain(logits_BTV.astype(jnp.float32), ("batch", "length", "act_vocab"))
+    logits_BTV = logits_BTV.astype(jnp.float32)
+    if cfg.final_logit_softcap:
+      cap = cfg.final_logit_softcap
+      logits_BTV = cap * jnp.tanh(logits_BTV / cap)
+    logits_BTV = _constrain(logits_BTV, ("batch", "length", "act_vocab"))
 
     if cache is not None:
-      cache = KVCache(k_LBSKH=layer_cache[0], v_LBSKH=layer_cache[1],
-                      length=cache.length + T)
+      if G == 1:
+        k, v = layer_cache
+      else:
+        k, v = tuple(c[0] for c in layer_cache), tuple(c[1] for c in layer_cache)
+      cache = KVCache(k_LBSKH=k, v_LBSKH=v, length=cache.length + T)
     return logits_BTV, cache
 
 
@@ -299,15 +446,25 @@ def count_params(params: Any) -> dict[str, int]:
   return {"total": total, "embedding": embedding, "non_embedding": total - embedding}
 
 
+def active_params(cfg: ModelConfig, params: Any) -> int:
+  """Parameters one token uses: total minus the routed experts it is not sent to."""
+  return moe.active_params(cfg, count_params(params)["total"])
+
+
 def flops_per_token(cfg: ModelConfig, seq_len: int) -> float:
   """Training FLOPs per token (forward + backward), as PaLM / nanoGPT count them.
 
-  6 * M + 12 * L * N * H * seq_len, where M = parameters used in matmuls (q, k, v, o,
-  gate, up, down per layer, plus the D x V unembedding whether tied or not; the input
-  embedding lookup and norms excluded) and the second term is attention scores and
-  values, without discounting the causal half.
+  6 * M + 12 * N * H * sum over layers of the keys a query sees, where M = parameters
+  used in matmuls per token (q, k, v, o, gate, up, down per layer -- for an MoE layer the
+  router, k routed experts and the shared expert: active, not total -- plus the D x V
+  unembedding whether tied or not; the input embedding lookup, learned positions and
+  norms excluded) and the second term is attention scores and values, without
+  discounting the causal half: seq_len keys for a global layer, min(window, seq_len) for
+  a local one.
   """
-  D, N, K, H, F = cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.d_ff
-  per_layer = D * N * H + 2 * D * K * H + N * H * D + 3 * D * F
-  matmul_params = cfg.n_layers * per_layer + D * cfg.vocab_size
-  return float(6 * matmul_params + 12 * cfg.n_layers * N * H * seq_len)
+  D, N, K, H = cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
+  attn_params = D * N * H + 2 * D * K * H + N * H * D
+  matmul_params = (sum(attn_params + moe.ffn_matmul_params(cfg, i)
+                       for i in range(cfg.n_layers)) + D * cfg.vocab_size)
+  keys = sum(min(cfg.layer_window(i) or seq_len, seq_len) for i in range(cfg.n_layers))
+  return float(6 * matmul_params + 12 * N * H * keys)

@@ -19,13 +19,14 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 from llmjax.config import MeshConfig
 from llmjax.errors import ConfigError
 
-MESH_AXES = ("data", "fsdp", "tensor")
+MESH_AXES = ("data", "fsdp", "expert", "tensor")
 
 def mesh_shape(cfg: MeshConfig, num_devices: int) -> tuple[int, ...]:
   """Resolves the one -1 entry so the mesh covers all devices."""
-  sizes = [cfg.data, cfg.fsdp, cfg.tensor]
+  sizes = [cfg.data, cfg.fsdp, cfg.expert, cfg.tensor]
   if sizes.count(-1) > 1:
-    raise ConfigError("at most one of mesh.data / mesh.fsdp / mesh.tensor may be -1")
+    raise ConfigError(
+        "at most one of mesh.data / mesh.fsdp / mesh.expert / mesh.tensor may be -1")
   if any(s == 0 or s < -1 for s in sizes):
     raise ConfigError(f"mesh sizes must be positive or -1, got {sizes}")
   known = math.prod(s for s in sizes if s != -1)
@@ -35,7 +36,7 @@ def mesh_shape(cfg: MeshConfig, num_devices: int) -> tuple[int, ...]:
     sizes[sizes.index(-1)] = num_devices // known
   if math.prod(sizes) != num_devices:
     raise ConfigError(
-        f"mesh data×fsdp×tensor = {sizes} needs {math.prod(sizes)} devices, "
+        f"mesh data×fsdp×expert×tensor = {sizes} needs {math.prod(sizes)} devices, "
         f"have {num_devices}")
   return tuple(sizes)
 

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
-from llmjax import optim, sharding
+from llmjax import moe, optim, sharding
 from llmjax.config import Config
 from llmjax.model import Transformer
 
@@ -27,16 +27,37 @@ class TrainState:
   opt_state: Any
 
 
+def _forward_sums(params, model: Transformer, batch: Batch, dropout_rng: jax.Array | None
+                  ) -> tuple[jax.Array, jax.Array, dict[str, jax.Array] | None]:
+  """(summed nats, real tokens, MoE router stats stacked over MoE layers or None)."""
+  rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
+  is_moe = model.cfg.moe_experts > 0
+  out = model.apply(
+      {"params": params}, batch["inputs"], positions_BT=batch["positions"],
+      segment_ids_BT=batch["segment_ids"], deterministic=dropout_rng is None, rngs=rngs,
+      mutable=["intermediates"] if is_moe else False)
+  (logits_BTV, _), stats = (out[0], out[1]["intermediates"]["moe"][0]) if is_moe else (out, None)
+  nll_BT = optax.softmax_cross_entropy_with_integer_labels(logits_BTV, batch["targets"])
+  weights_BT = (batch["segment_ids"] > 0).astype(jnp.float32)
+  return jnp.sum(nll_BT * weights_BT), jnp.sum(weights_BT), stats
+
+
 def loss_sums(params, model: Transformer, batch: Batch,
               dropout_rng: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
   """Summed next-token cross-entropy (nats) over real tokens, and their count."""
-  rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
-  logits_BTV, _ = model.apply(
-      {"params": params}, batch["inputs"], positions_BT=batch["positions"],
-      segment_ids_BT=batch["segment_ids"], deterministic=dropout_rng is None, rngs=rngs)
-  nll_BT = optax.softmax_cross_entropy_with_integer_labels(logits_BTV, batch["targets"])
-  weights_BT = (batch["segment_ids"] > 0).astype(jnp.float32)
-  return jnp.sum(nll_BT * weights_BT), jnp.sum(weights_BT)
+  nll, weight, _ = _forward_sums(params, model, batch, dropout_rng)
+  return nll, weight
+
+
+def _objective(params, model: Transformer, batch: Batch, dropout_rng: jax.Array | None):
+  """What is differentiated: summed nats + the MoE auxiliary losses × tokens (so that
+  dividing by the total token count gives mean loss + token-weighted mean aux loss,
+  exactly, under gradient accumulation). Aux: (nats, tokens, router metrics)."""
+  nll, weight, stats = _forward_sums(params, model, batch, dropout_rng)
+  if stats is None:
+    return nll, (nll, weight, {})
+  objective = nll + moe.aux_objective(stats, model.cfg) * weight
+  return objective, (nll, weight, moe.router_metrics(stats, model.cfg))
 
 
 def _microbatches(batch: Batch, n: int) -> Batch:
@@ -48,23 +69,39 @@ def _microbatches(batch: Batch, n: int) -> Batch:
 def grads_and_loss(params, model: Transformer, batch: Batch, rng: jax.Array | None,
                    accum: int) -> tuple[Any, jax.Array, jax.Array]:
   """Gradient of the mean token loss, accumulated over `accum` microbatches exactly."""
-  grad_fn = jax.value_and_grad(loss_sums, has_aux=True)
+  grads, loss, weight, _ = grads_loss_and_metrics(params, model, batch, rng, accum)
+  return grads, loss, weight
+
+
+def grads_loss_and_metrics(params, model: Transformer, batch: Batch,
+                           rng: jax.Array | None, accum: int
+                           ) -> tuple[Any, jax.Array, jax.Array, dict[str, jax.Array]]:
+  """grads_and_loss plus the MoE router metrics (means over microbatches; {} if dense).
+
+  The loss returned is the cross-entropy alone (comparable across variants); the
+  gradient also includes the weighted MoE auxiliary losses.
+  """
+  grad_fn = jax.grad(_objective, has_aux=True)
   if accum == 1:
-    (loss_sum, weight), grads = grad_fn(params, model, batch, rng)
+    grads, (loss_sum, weight, metrics) = grad_fn(params, model, batch, rng)
   else:
     def body(carry, xs):
       mb, i = xs
       key = None if rng is None else jax.random.fold_in(rng, i)
-      (l, w), g = grad_fn(params, model, mb, key)
-      acc_g, acc_l, acc_w = carry
-      return (jax.tree.map(jnp.add, acc_g, g), acc_l + l, acc_w + w), None
+      g, (l, w, m) = grad_fn(params, model, mb, key)
+      acc_g, acc_l, acc_w, acc_m = carry
+      return (jax.tree.map(jnp.add, acc_g, g), acc_l + l, acc_w + w,
+              jax.tree.map(lambda a, b: a + b / accum, acc_m, m)), None
 
     zeros = jax.tree.map(jnp.zeros_like, params)
-    init = (zeros, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32))
-    (grads, loss_sum, weight), _ = jax.lax.scan(
+    metric_shapes = jax.eval_shape(lambda: grad_fn(params, model, jax.tree.map(
+        lambda x: x[0], _microbatches(batch, accum)), rng)[1][2])
+    init = (zeros, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32),
+            jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metric_shapes))
+    (grads, loss_sum, weight, metrics), _ = jax.lax.scan(
         body, init, (_microbatches(batch, accum), jnp.arange(accum)))
   weight = jnp.maximum(weight, 1.0)
-  return jax.tree.map(lambda g: g / weight, grads), loss_sum / weight, weight
+  return jax.tree.map(lambda g: g / weight, grads), loss_sum / weight, weight, metrics
 
 
 class Trainer:
@@ -90,7 +127,7 @@ class Trainer:
     return sharding.activate(self.mesh, self.cfg.mesh)
 
   def _init_boxed(self, rng: jax.Array) -> TrainState:
-    shards = self.mesh.shape["data"] * self.mesh.shape["fsdp"]
+    shards = self.mesh.shape["data"] * self.mesh.shape["fsdp"] * self.mesh.shape["expert"]
     params = self.model.init({"params": rng}, jnp.zeros((shards, 2), jnp.int32))["params"]
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       opt_state=self.tx.init(params))
@@ -111,12 +148,12 @@ class Trainer:
   def _step(self, state: TrainState, batch: Batch, rng: jax.Array):
     use_dropout = self.cfg.model.dropout > 0
     key = jax.random.fold_in(rng, state.step) if use_dropout else None
-    grads, loss, tokens = grads_and_loss(state.params, self.model, batch, key,
-                                         self.cfg.optim.grad_accum)
+    grads, loss, tokens, router = grads_loss_and_metrics(
+        state.params, self.model, batch, key, self.cfg.optim.grad_accum)
     updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {"loss": loss, "grad_norm": optax.global_norm(grads),
-               "learning_rate": self.schedule(state.step), "tokens": tokens}
+               "learning_rate": self.schedule(state.step), "tokens": tokens, **router}
     return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
   def train_step(self, state: TrainState, batch: Batch, rng: jax.Array):

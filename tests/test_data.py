@@ -217,27 +217,27 @@ def test_train_iterator_state_round_trip_across_epochs():
 
 
 @pytest.mark.parametrize("num_rows", [10, 11])
-def test_train_iterator_process_sharding(num_rows):
+def test_train_iterator_process_shares_make_the_global_batch(num_rows):
   rows = _numbered_rows(num_rows)
-  seen = []
-  for p in range(2):
-    it = train_iterator(rows, global_batch_size=4, seed=0, process_index=p,
-                        process_count=2)
-    shard = (num_rows - p + 1) // 2
-    stream = [i for _ in range(shard) for i in _ids(next(it))][:shard]  # one epoch
-    assert next(iter(train_iterator(rows, global_batch_size=4, seed=0, process_index=p,
-                                    process_count=2)))["inputs"].shape == (2, 4)
-    assert len(set(stream)) == shard
-    seen.append(set(stream))
-  assert not seen[0] & seen[1]
-  assert seen[0] | seen[1] == set(range(num_rows))
+  whole = train_iterator(rows, global_batch_size=4, seed=0)
+  shares = [train_iterator(rows, global_batch_size=4, seed=0, local_rows=slice(0, 2)),
+            train_iterator(rows, global_batch_size=4, seed=0, local_rows=slice(2, 4))]
+  epoch = []
+  for _ in range(3):
+    want = next(whole)
+    got = [next(it) for it in shares]
+    assert all(g["inputs"].shape == (2, 4) for g in got)
+    for k in FIELDS:
+      np.testing.assert_array_equal(np.concatenate([g[k] for g in got]), want[k])
+    epoch += _ids(want)
+  assert sorted(epoch[:num_rows]) == list(range(num_rows))  # one epoch covers every row
 
 
 def test_train_iterator_errors():
   with pytest.raises(DataError, match="no training rows"):
     train_iterator(_numbered_rows(0), global_batch_size=2, seed=0)
-  with pytest.raises(DataError, match="divisible"):
-    train_iterator(_numbered_rows(8), global_batch_size=3, seed=0, process_count=2)
+  with pytest.raises(DataError, match="contiguous"):
+    train_iterator(_numbered_rows(8), global_batch_size=4, seed=0, local_rows=slice(0, 4, 2))
   small = train_iterator(_numbered_rows(3), global_batch_size=8, seed=0)
   assert sorted(_ids(next(small))[:3]) == [0, 1, 2]  # fewer rows than a batch: repeats
 

@@ -58,6 +58,8 @@ def _cache_key(files: Sequence[pathlib.Path], tok: Tokenizer, data_cfg: DataConf
       "val_fraction": data_cfg.val_fraction,
       "max_val_rows": data_cfg.max_val_rows,
   }
+  if data_cfg.sources:  # weights and TFDS sources are not visible in `files`
+    meta["sources"] = data_cfg.sources
   return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -97,11 +99,15 @@ def _load_cache(path: pathlib.Path) -> tuple[PackedRows, PackedRows] | None:
 def prepare_data(data_cfg: DataConfig, vocab_size: int, workdir: str | os.PathLike,
                  *, use_cache: bool = True) -> PreparedData:
   """Reads, splits, tokenizes (tokenizer trained on the train split only) and packs."""
-  if not data_cfg.text_dir:
-    raise DataError(f"data.text_dir is empty: {TEXT_DIR_HINT}")
   workdir = pathlib.Path(workdir)
-  files = list_text_files(data_cfg.text_dir)
-  docs = read_documents(files)
+  if data_cfg.sources:  # weighted mix of text / Leipzig / TFDS sources instead of text_dir
+    from llmjax.corpus.mix import read_sources  # pylint: disable=g-import-not-at-top
+    files, docs = read_sources(data_cfg.sources)
+  else:
+    if not data_cfg.text_dir:
+      raise DataError(f"data.text_dir is empty: {TEXT_DIR_HINT}")
+    files = list_text_files(data_cfg.text_dir)
+    docs = read_documents(files)
   train_docs, val_docs = split_documents(docs, data_cfg.val_fraction)
   if not train_docs or not val_docs:
     raise DataError(
@@ -144,39 +150,39 @@ def _stats(train: PackedRows, val: PackedRows, val_docs_total: int, num_files: i
 
 
 class _Gather:
-  """Maps a batch of row indices to the batch dict (one fancy index per field)."""
+  """Maps a global batch of row indices to this process's batch dict (only its rows are
+  read: one fancy index per field)."""
 
-  def __init__(self, rows: PackedRows):
-    self.rows = rows
+  def __init__(self, rows: PackedRows, local_rows: slice):
+    self.rows, self.local_rows = rows, local_rows
 
   def __call__(self, index: np.ndarray) -> dict[str, np.ndarray]:
-    return self.rows.take(np.asarray(index, np.int64))
+    return self.rows.take(np.asarray(index, np.int64)[self.local_rows])
 
 
 def train_iterator(rows: PackedRows, *, global_batch_size: int, seed: int,
-                   process_index: int = 0, process_count: int = 1,
+                   local_rows: slice | None = None,
                    read_options: grain.ReadOptions | None = None) -> grain.DatasetIterator:
-  """Infinite iterator of local batches [global_batch_size // process_count, T].
+  """Infinite iterator of batches: rows `local_rows` of each [global_batch_size, T] batch.
 
-  Process p reads rows p, p + P, p + 2P, ...; grain reshuffles them every epoch
-  (shuffle before repeat), and batches run across epoch boundaries. The iterator's
+  Every process walks the same shuffled sequence of global batches (so the stream does not
+  depend on the process count, and a checkpoint resumes on another count) but reads only
+  the rows its devices hold (`multihost.process_rows`); None = the whole batch. grain
+  reshuffles every epoch (shuffle before repeat), batches run across epoch boundaries, and
   get_state() / set_state() restore exactly the next batch.
   """
-  if process_count < 1 or not 0 <= process_index < process_count:
-    raise DataError(f"process_index={process_index} out of range for "
-                    f"process_count={process_count}")
-  if global_batch_size % process_count:
-    raise DataError(f"data.batch_size={global_batch_size} is not divisible by the "
-                    f"{process_count} processes")
-  local = np.arange(process_index, len(rows), process_count, dtype=np.int64)
-  if local.size == 0:
-    raise DataError(f"no training rows for process {process_index} ({len(rows)} packed "
-                    f"rows in all): add text to data.text_dir")
-  ds = (grain.MapDataset.source(local)
+  if len(rows) == 0:
+    raise DataError("no training rows (0 packed rows): add text to data.text_dir")
+  local_rows = slice(0, global_batch_size) if local_rows is None else local_rows
+  start, stop, step = local_rows.indices(global_batch_size)
+  if step != 1 or stop <= start:
+    raise DataError(f"local rows {local_rows} of a batch of {global_batch_size} must be a "
+                    "non-empty contiguous slice")
+  ds = (grain.MapDataset.range(len(rows))
         .shuffle(seed=seed)
         .repeat(None)
-        .batch(global_batch_size // process_count)
-        .map(_Gather(rows)))
+        .batch(global_batch_size)
+        .map(_Gather(rows, slice(start, stop))))
   options = read_options or grain.ReadOptions(num_threads=2, prefetch_buffer_size=4)
   return iter(ds.to_iter_dataset(options))
 

@@ -152,6 +152,14 @@ class Tokenizer:
     m.ParseFromString(self._proto)
     return pb.TrainerSpec.ModelType.Name(m.trainer_spec.model_type).lower()
 
+  def piece_kinds(self) -> list[str]:
+    """Per id: 'normal', 'unknown', 'control', 'user_defined', 'byte' or 'unused'."""
+    from sentencepiece import sentencepiece_model_pb2 as pb  # needs protobuf
+
+    m = pb.ModelProto()
+    m.ParseFromString(self._proto)
+    return [pb.ModelProto.SentencePiece.Type.Name(p.type).lower() for p in m.pieces]
+
   def save(self, path: str | os.PathLike) -> None:
     _atomic_write(pathlib.Path(path), self._proto)
 
@@ -167,6 +175,7 @@ def _atomic_write(path: pathlib.Path, data: bytes) -> None:
     with os.fdopen(fd, "wb") as f:
       f.write(data)
       f.flush()
+      os.fchmod(f.fileno(), 0o644)  # mkstemp makes 0600; a model or report is to be shared
       os.fsync(f.fileno())
     os.replace(tmp, path)
   except BaseException:
