@@ -19,6 +19,7 @@ def get_config():
   c.model.n_heads = 8
   c.model.n_kv_heads = 4
   c.model.head_dim = 64
+  c.model.qk_norm = True  # lower bits/char at the same cost: reports/ablations
   c.model.d_ff = 1408
   c.model.max_seq_len = 512
   c.model.dropout = 0.1

@@ -70,6 +70,11 @@ class Checkpointer:
 
   def save_best(self, step: int, params, meta: dict) -> None:
     self._latest.wait_until_finished()  # see save()
+    self._best.wait_until_finished()
+    # A best from this step or later belongs to an interrupted run whose steps are being
+    # redone (it crashed before its next periodic checkpoint): the new one replaces it.
+    for stale in [s for s in self._best.all_steps() if s >= step]:
+      self._best.delete(stale)
     self._best.save(step, args=ocp.args.Composite(**{
         PARAMS: ocp.args.StandardSave(params), META: ocp.args.JsonSave(meta)}), force=True)
 

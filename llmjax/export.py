@@ -21,7 +21,7 @@ from llmjax.errors import exit_on_error
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir holding checkpoints.")
 _OUT = flags.DEFINE_string("out", None, "Folder to write (must not exist, or be empty).")
 _FORMAT = flags.DEFINE_enum("format", "hf", ["hf"], "Export format: hf = Hugging Face "
-                            "LlamaForCausalLM + tokenizer + model card.")
+                            "Llama / Qwen3 / Mixtral + tokenizer + model card.")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", "auto",
                                   "'auto' (best, else latest), 'best', 'latest' or a step.")
 _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"],

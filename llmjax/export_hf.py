@@ -1,8 +1,11 @@
-"""llmjax parameters and tokenizer -> Hugging Face `LlamaForCausalLM` / `MixtralForCausalLM`.
+"""llmjax parameters and tokenizer -> Hugging Face `LlamaForCausalLM` / `Qwen3ForCausalLM` /
+`MixtralForCausalLM`.
 
 Only what maps exactly is exported. A dense llmjax model is a LLaMA: pre-norm RMSNorm, RoPE
 in the half-split layout (dimension i rotates with i + H/2, HF's `rotate_half`), SwiGLU,
-grouped-query attention, no biases. A mixture-of-experts model is a Mixtral when every
+grouped-query attention, no biases. With QK-norm it is a Qwen3 (a LLaMA plus an RMSNorm
+over each query / key head, weight times normalised x, before RoPE: exactly llmjax's
+`q_norm` / `k_norm`). A mixture-of-experts model is a Mixtral when every
 layer is MoE with softmax routing, top-k weights renormalised, no shared expert and
 dropless dispatch (Mixtral: softmax over experts, top-k, renormalise; never drops).
 Variants that would compute something else in transformers are refused with a ConfigError
@@ -41,11 +44,10 @@ _MAPPED_OR_TRAINING_ONLY = {
     "init_std",
     "moe_experts", "moe_top_k", "moe_every", "moe_d_ff", "moe_gating", "moe_renormalize",
     "moe_shared_expert", "moe_dispatch", "moe_capacity_factor", "moe_aux_loss_weight",
-    "moe_z_loss_weight", "global_every",
+    "moe_z_loss_weight", "global_every", "qk_norm",
 }
 # Why the variants LLaMA / Mixtral cannot express are refused, by field.
 _REASONS = {
-    "qk_norm": "QK-norm (RMSNorm on query / key heads) has no LLaMA equivalent",
     "sliding_window": "sliding-window attention (LLaMA attends globally; a local/global layer "
                       "pattern has no LLaMA equivalent)",
     "attn_logit_softcap": "attention logit soft-capping has no LLaMA equivalent",
@@ -76,6 +78,7 @@ def _moe_unsupported(cfg: ModelConfig) -> list[str]:
   if not cfg.moe_experts:
     return []
   checks = [
+      (not cfg.qk_norm, "model.qk_norm=True: Mixtral has no QK-norm"),
       (cfg.moe_every == 1, f"model.moe_every={cfg.moe_every}: Mixtral has experts in every "
                            "layer, not a dense/MoE pattern"),
       (not cfg.moe_shared_expert, "model.moe_shared_expert=True: Mixtral has no shared expert"),
@@ -97,16 +100,22 @@ def check_exportable(cfg: ModelConfig) -> None:
 
 
 def architecture(cfg: ModelConfig) -> str:
-  return "MixtralForCausalLM" if cfg.moe_experts else "LlamaForCausalLM"
+  if cfg.moe_experts:
+    return "MixtralForCausalLM"
+  return "Qwen3ForCausalLM" if cfg.qk_norm else "LlamaForCausalLM"
+
+
+_MODEL_TYPE = {"MixtralForCausalLM": "mixtral", "Qwen3ForCausalLM": "qwen3",
+               "LlamaForCausalLM": "llama"}
 
 
 def hf_config(cfg: ModelConfig, tok: Tokenizer, torch_dtype: str = "float32"
               ) -> dict[str, Any]:
-  """config.json for transformers' LlamaForCausalLM (dense) or MixtralForCausalLM (MoE)."""
+  """config.json for transformers' LlamaForCausalLM, Qwen3ForCausalLM or MixtralForCausalLM."""
   check_exportable(cfg)
   config = {
       "architectures": [architecture(cfg)],
-      "model_type": "mixtral" if cfg.moe_experts else "llama",
+      "model_type": _MODEL_TYPE[architecture(cfg)],
       "vocab_size": cfg.vocab_size,
       "hidden_size": cfg.d_model,
       "intermediate_size": cfg.d_ff,
@@ -140,6 +149,11 @@ def hf_config(cfg: ModelConfig, tok: Tokenizer, torch_dtype: str = "float32"
         "sliding_window": None})
     for key in ("attention_bias", "mlp_bias"):
       del config[key]
+  elif cfg.qk_norm:  # Qwen3: every layer global, no MLP bias setting
+    config.update({"use_sliding_window": False, "sliding_window": None,
+                   "max_window_layers": cfg.n_layers,
+                   "layer_types": ["full_attention"] * cfg.n_layers})
+    del config["mlp_bias"]
   return config
 
 
@@ -161,7 +175,7 @@ def hf_state_dict(params: Any, cfg: ModelConfig, dtype: str = "float32"
     for name in path:
       if not isinstance(node, dict) or name not in node:
         raise ConfigError(f"parameter {'/'.join(path)} not found: this checkpoint's layout "
-                          "is not the LLaMA / Mixtral layout the exporter knows")
+                          "is not the LLaMA / Qwen3 / Mixtral layout the exporter knows")
       node = node[name]
     used.add(path)
     return node
@@ -178,6 +192,9 @@ def hf_state_dict(params: Any, cfg: ModelConfig, dtype: str = "float32"
       "self_attn.o_proj.weight": (("attn", "wo"), lambda w: _linear(w.reshape(N * H, D))),
       "post_attention_layernorm.weight": (("mlp_norm", "scale"), lambda w: w),
   }
+  if cfg.qk_norm:  # [H] per head, shared by all heads in both
+    per_layer.update({"self_attn.q_norm.weight": (("attn", "q_norm", "scale"), lambda w: w),
+                      "self_attn.k_norm.weight": (("attn", "k_norm", "scale"), lambda w: w)})
   if cfg.moe_experts:
     per_layer.update({
         "mlp.gate.weight": (("moe", "router"), _linear),  # [D, E] -> [E, D]
@@ -429,7 +446,7 @@ library_name: transformers
 pipeline_tag: text-generation
 tags:
 - llmjax
-- {"mixtral" if m.moe_experts else "llama"}
+- {_MODEL_TYPE[architecture(m)]}
 ---
 
 # {cfg.name}

@@ -6,9 +6,12 @@ import dataclasses
 import pathlib
 from typing import Any
 
+import jax
+import numpy as np
 
-from llmjax import checkpoint, sharding
+from llmjax import checkpoint, decode, sharding
 from llmjax.config import Config, from_config
+from llmjax.errors import ConfigError
 from llmjax.tokenizer import Tokenizer
 from llmjax.train_step import Trainer
 
@@ -36,3 +39,22 @@ def load(workdir: str | pathlib.Path, which: str = "auto") -> Loaded:
   params = checkpoint.restore_params(directory, step, abstract.params, abstract)
   tokenizer = Tokenizer.from_proto(checkpoint.decode_tokenizer(meta))
   return Loaded(cfg, trainer, params, tokenizer, step, meta)
+
+
+def continue_text(loaded: Loaded, prompt: str, *, max_new_tokens: int,
+                  temperature: float, top_k: int, top_p: float, seed: int) -> str:
+  """BOS + prompt, KV-cached sampling (temperature 0 = greedy), cut at EOS, decoded."""
+  tok = loaded.tokenizer
+  prompt_ids = [tok.bos_id] + tok.encode(prompt)
+  limit = loaded.cfg.model.max_seq_len
+  if len(prompt_ids) + max_new_tokens > limit:
+    raise ConfigError(f"prompt ({len(prompt_ids)} tokens) + max_new_tokens={max_new_tokens} "
+                      f"exceeds the model's context of {limit} tokens")
+  out = decode.generate(
+      loaded.params, loaded.cfg.model, np.asarray([prompt_ids], np.int32),
+      max_new_tokens=max_new_tokens, rng=jax.random.key(seed), temperature=temperature,
+      top_k=top_k, top_p=top_p, eos_id=tok.eos_id)
+  ids = [int(i) for i in np.asarray(out)[0]]
+  if tok.eos_id in ids:
+    ids = ids[:ids.index(tok.eos_id)]
+  return tok.decode(ids)

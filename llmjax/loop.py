@@ -64,7 +64,10 @@ class _Run:
     self.step = 0
     self.best_bpc = float("inf")
     self.state = self._restore_or_init()
-    self.writer = metrics.MetricWriter(self.workdir, resume_step=self.step)
+    # Records past the restored step (all of them on a fresh start) are from an interrupted
+    # run and are logged again.
+    restored = self.ckpt.latest_step() is not None
+    self.writer = metrics.MetricWriter(self.workdir, resume_step=self.step if restored else -1)
     self.flops_per_token = model.flops_per_token(cfg.model, cfg.data.seq_len)
     self.tokens_per_step = cfg.data.batch_size * cfg.data.seq_len
     self.history: list[dict[str, Any]] = []

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 from typing import Any
 
 import ml_collections
 
+from llmjax import runs
 from llmjax.config import Config, from_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -15,17 +15,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 def load_config(name: str, **overrides: Any) -> ml_collections.ConfigDict:
   """configs/<name>.py with overrides given as model__d_model=32 (double underscore = dot)."""
-  spec = importlib.util.spec_from_file_location(f"cfg_{name}", REPO / "configs" / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  cfg = module.get_config()
-  for key, value in overrides.items():
-    node = cfg
-    *parents, leaf = key.split("__")
-    for p in parents:
-      node = node[p]
-    node[leaf] = value
-  return cfg
+  return runs.load_config(str(REPO / "configs" / f"{name}.py"),
+                          {k.replace("__", "."): v for k, v in overrides.items()})
 
 
 def micro_config(**overrides: Any) -> tuple[Config, dict]:

@@ -305,3 +305,18 @@ def test_report_puts_models_side_by_side_with_chance():
   assert "| QA accuracy (per-char) | 0.500 | – | 0.250 |" in text
   assert "| QA consistency (per-char) | 1.000 | – | 0.016 |" in text
   assert "python -m llmjax.evaluate --x" in text and "| trained | 400 | 5.84M |" in text
+
+
+def test_report_tabulates_fewshot_validation_rows_by_step():
+  from llmjax.evals import report
+  rows = [{"step": 0, "val_bits_per_char": 4.0},
+          {"step": 0, "fewshot_qa_accuracy": 0.25, "fewshot_tatblimp_accuracy": 0.5},
+          {"step": 10, "loss": 3.0},
+          {"step": 20, "val_bits_per_char": 2.5},
+          {"step": 20, "fewshot_qa_accuracy": 0.75, "fewshot_qa_consistency": 1.0}]
+  text = report.render([("trained", {"model": {"step": 20}})], histories=[("trained", rows)])
+  assert "## Few-shot validation during training" in text
+  assert "| 0 | 4.000 | – | 0.500 | 0.250 | – | – |" in text
+  assert "| 20 | 2.500 | – | – | 0.750 | 1.000 | – |" in text
+  assert "| 10 |" not in text  # steps without a few-shot row are not listed
+  assert "Few-shot validation" not in report.render([("trained", {"model": {}})])

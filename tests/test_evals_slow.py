@@ -1,5 +1,5 @@
 """The evaluation suite end to end on a tiny trained checkpoint: `evaluate --suite` writes
-its JSON and markdown report, and colab/04_inference.ipynb runs top to bottom (slow: trains
+its JSON and markdown report, and colab/inference.ipynb runs top to bottom (slow: trains
 a model first; run with `python -m pytest -m slow`)."""
 
 import json
@@ -48,7 +48,7 @@ def test_inference_notebook_runs(trained, monkeypatch):
   monkeypatch.setenv("JAX_PLATFORMS", "cpu")
   monkeypatch.delenv("XLA_FLAGS", raising=False)
   monkeypatch.setenv("PYTHONPATH", str(REPO))
-  nb = nbformat.read(REPO / "colab" / "04_inference.ipynb", as_version=4)
+  nb = nbformat.read(REPO / "colab" / "inference.ipynb", as_version=4)
   nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
                           resources={"metadata": {"path": str(REPO)}}).execute()
   text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"

@@ -57,11 +57,12 @@ def _cases(tmp_path_factory):
 
 
 @pytest.fixture(scope="module", params=[
-    True, pytest.param(False, marks=pytest.mark.slow), pytest.param("moe", marks=pytest.mark.slow)],
-    ids=["tied", "untied", "moe"])
+    True, "qk_norm", pytest.param(False, marks=pytest.mark.slow),
+    pytest.param("moe", marks=pytest.mark.slow)], ids=["tied", "qk_norm", "untied", "moe"])
 def exported(request, _cases, tmp_path_factory):
-  """(loaded llmjax model, exported folder): tied embeddings + BPE, untied + unigram, and
-  a mixture-of-experts model (Mixtral: 4 experts, top 2, every layer)."""
+  """(loaded llmjax model, exported folder): tied embeddings + BPE (LLaMA), the same with
+  QK-norm (Qwen3), untied + unigram, and a mixture-of-experts model (Mixtral: 4 experts,
+  top 2, every layer)."""
   if request.param not in _cases:
     _cases[request.param] = _export_case(request.param, tmp_path_factory)
   return _cases[request.param]
@@ -79,6 +80,8 @@ def _export_case(kind, tmp_path_factory):
   if kind == "moe":
     _write_workdir(tmp / "run", tie=True, model_type="bpe", model__moe_experts=4,
                    model__moe_top_k=2, model__moe_d_ff=48)
+  elif kind == "qk_norm":
+    _write_workdir(tmp / "run", tie=True, model_type="bpe", model__qk_norm=True)
   else:
     _write_workdir(tmp / "run", tie=kind, model_type="bpe" if kind else "unigram")
   loaded = inference.load(tmp / "run")
@@ -110,8 +113,9 @@ def test_files_and_config(exported):
   config = json.loads((out / "config.json").read_text())
   m = loaded.cfg.model
   assert config["architectures"] == [export_hf.architecture(m)]
-  assert config["architectures"] == (["MixtralForCausalLM"] if m.moe_experts
-                                     else ["LlamaForCausalLM"])
+  assert config["architectures"] == (["MixtralForCausalLM"] if m.moe_experts else
+                                     ["Qwen3ForCausalLM"] if m.qk_norm else
+                                     ["LlamaForCausalLM"])
   assert (config["hidden_size"], config["num_key_value_heads"], config["head_dim"],
           config["tie_word_embeddings"]) == (m.d_model, m.n_kv_heads, m.head_dim,
                                              m.tie_embeddings)
@@ -185,7 +189,7 @@ def shared_train_dir_or_none():
 
 
 @pytest.mark.parametrize("change, named", [
-    (dict(qk_norm=True), "qk_norm"),
+    (dict(moe_experts=4, qk_norm=True), "qk_norm"),
     (dict(sliding_window=16, global_every=2), "sliding_window"),
     (dict(moe_experts=4, moe_every=2), "moe_every"),
     (dict(moe_experts=4, moe_shared_expert=True), "moe_shared_expert"),

@@ -18,14 +18,19 @@ def _load(name: str) -> dict:
   return json.loads((REPO / "colab" / f"{name}.ipynb").read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
+@pytest.mark.parametrize("name", NOTEBOOKS + ["inference"])
 def test_outputs_are_stripped_and_tiny_switch_exists(name):
   nb = _load(name)
   code = [c for c in nb["cells"] if c["cell_type"] == "code"]
   assert all(c.get("outputs", []) == [] and c.get("execution_count") is None for c in code)
   params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
-  assert len(params) == 1 and "LLMJAX_NOTEBOOK_TINY" in "".join(params[0]["source"])
-  assert any("google.colab" in "".join(c["source"]) for c in code)  # the Colab install cell
+  # The inference notebook's switch is the checkpoint it loads (tests/test_evals_slow.py).
+  switch = "LLMJAX_NOTEBOOK_WORKDIR" if name == "inference" else "LLMJAX_NOTEBOOK_TINY"
+  assert len(params) == 1 and switch in "".join(params[0]["source"])
+  setup = "".join(code[0]["source"])  # the Colab install cell, choosing the JAX build
+  assert "google.colab" in setup and "[tpu]" in setup and "[cuda]" in setup
+  if name in ("03_train", "inference"):  # the notebooks that run a model report the backend
+    assert any("jax.default_backend()" in "".join(c["source"]) for c in code)
 
 
 @pytest.mark.parametrize("name", [  # training takes about a minute: slow job

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -109,6 +110,26 @@ def test_resume_continues_exactly(tatar_fixture_dir, tmp_path):
     assert b[step] == pytest.approx(a[step], rel=1e-5), step
   assert straight.last_val["val_bits_per_char"] == pytest.approx(
       resumed.last_val["val_bits_per_char"], rel=1e-5)
+
+
+def test_restart_after_a_crash_before_the_first_checkpoint(tatar_fixture_dir, tmp_path):
+  """A run killed after an evaluation but before its first periodic checkpoint (best/2 written,
+  checkpoints/ empty) starts over cleanly: the stale best is replaced, every step logged once."""
+  overrides = dict(data__text_dir=str(tatar_fixture_dir), train__total_steps=6,
+                   train__log_every=1, train__eval_every=3, train__checkpoint_every=6)
+  cfg, d = micro_config(workdir=str(tmp_path / "w"), **overrides)
+  first = loop.train(cfg, d, stop_after=2)
+  shutil.rmtree(tmp_path / "w" / "checkpoints")  # killed before checkpoint 6 existed
+  (tmp_path / "w" / "checkpoints").mkdir()
+  assert (tmp_path / "w" / "best" / "2").is_dir()
+  again = loop.train(cfg, d)
+  assert again.step == 6 and again.first_val == pytest.approx(first.first_val)
+  records = [json.loads(x) for x in (tmp_path / "w" / "metrics.jsonl").read_text().splitlines()]
+  val_steps = [r["step"] for r in records if "val_loss" in r]
+  assert val_steps == [0, 3, 6]
+  assert sorted(_losses(tmp_path / "w")) == list(range(1, 7))
+  best = sorted(int(p.name) for p in (tmp_path / "w" / "best").iterdir() if p.name.isdigit())
+  assert len(best) == 1
 
 
 def test_unreadable_checkpoint_fails_loudly(tatar_fixture_dir, tmp_path):

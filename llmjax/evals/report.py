@@ -157,7 +157,33 @@ def _leak(leak: dict | None) -> list[str]:
   return out
 
 
-def render(results: Sequence[Result], leak: dict | None = None, preamble: str = "") -> str:
+_FEWSHOT_COLUMNS = [("val_bits_per_char", "val bits/char"),
+                    ("fewshot_flores_bits_per_char", "FLORES sample bits/char"),
+                    ("fewshot_tatblimp_accuracy", "TatBLiMP sample acc"),
+                    ("fewshot_qa_accuracy", "QA acc"),
+                    ("fewshot_qa_consistency", "QA consistency"),
+                    ("fewshot_qa_consistent_and_correct", "QA consistent & correct")]
+
+
+def _history(histories: Sequence[tuple[str, list[dict]]]) -> list[str]:
+  """The few-shot validation rows of a run's metrics.jsonl: when the model learns what."""
+  out = []
+  for label, rows in histories:
+    by_step: dict[int, dict] = {}
+    for r in rows:
+      by_step.setdefault(r["step"], {}).update(r)
+    steps = [s for s, r in sorted(by_step.items()) if "fewshot_qa_accuracy" in r]
+    if not steps:
+      continue
+    out += [f"**{label}** (`train.fewshot_every`: the fast subset the training loop logs to "
+            "TensorBoard and metrics.jsonl)", ""]
+    out += _table(["step"] + [name for _, name in _FEWSHOT_COLUMNS],
+                  [[s] + [by_step[s].get(k) for k, _ in _FEWSHOT_COLUMNS] for s in steps])
+  return out
+
+
+def render(results: Sequence[Result], leak: dict | None = None, preamble: str = "",
+           histories: Sequence[tuple[str, list[dict]]] = ()) -> str:
   lines = ["# Evaluation report", ""]
   if preamble:
     lines += [preamble.strip(), ""]
@@ -185,6 +211,9 @@ def render(results: Sequence[Result], leak: dict | None = None, preamble: str = 
                "candidate, *consistent & correct* when they all choose the right one."), ""]
     lines += qa_lines + _greedy(results)
   lines += _leak(leak)
+  history = _history(histories)
+  if history:
+    lines += ["## Few-shot validation during training", ""] + history
   for bench, key, title, head in [
       ("tatblimp", "per_phenomenon", "phenomenon", "TatBLiMP per phenomenon"),
       ("tumlu", "per_subject", "subject", "TUMLU per subject (5-shot)")]:
@@ -211,27 +240,36 @@ def render(results: Sequence[Result], leak: dict | None = None, preamble: str = 
 def _define_flags() -> None:
   """Only when run as a program: importing this module defines no flags."""
   flags.DEFINE_multi_string("result", [], "LABEL=path.json of a suite result.")
+  flags.DEFINE_multi_string("history", [], "LABEL=path to a run's metrics.jsonl (few-shot "
+                            "validation rows become a table).")
   flags.DEFINE_string("leakcheck", "", "JSON written by llmjax.evals.leakcheck.")
   flags.DEFINE_string("preamble", "", "Markdown file put under the title.")
   flags.DEFINE_string("out", "", "Where to write the report; empty = print it.")
+
+
+def _labelled_files(flag: str, specs: list[str]) -> list[tuple[str, str]]:
+  out = []
+  for spec in specs:
+    label, sep, path = spec.partition("=")
+    if not sep or not pathlib.Path(path).is_file():
+      raise ConfigError(f"--{flag}={spec!r}: expected LABEL=path to an existing file")
+    out.append((label, pathlib.Path(path).read_text(encoding="utf-8")))
+  return out
 
 
 @exit_on_error
 def main(argv):
   del argv
   f = flags.FLAGS
-  results = []
-  for spec in f.result:
-    label, sep, path = spec.partition("=")
-    if not sep or not pathlib.Path(path).is_file():
-      raise ConfigError(f"--result={spec!r}: expected LABEL=path to an existing JSON file")
-    results.append((label, json.loads(pathlib.Path(path).read_text(encoding="utf-8"))))
+  results = [(label, json.loads(text)) for label, text in _labelled_files("result", f.result)]
+  histories = [(label, [json.loads(x) for x in text.splitlines() if x.strip()])
+               for label, text in _labelled_files("history", f.history)]
   if not results:
     raise ConfigError("give at least one --result=LABEL=path.json")
   leak = json.loads(pathlib.Path(f.leakcheck).read_text(encoding="utf-8")) \
       if f.leakcheck else None
   preamble = pathlib.Path(f.preamble).read_text(encoding="utf-8") if f.preamble else ""
-  text = render(results, leak, preamble)
+  text = render(results, leak, preamble, histories)
   if f.out:
     write_text(f.out, text)
   else:

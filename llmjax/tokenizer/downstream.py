@@ -18,46 +18,23 @@ that llmjax.tokenizer.sweep turns into a table and a plot.
 
 from __future__ import annotations
 
-import ast
 import importlib.metadata
-import importlib.util
 import json
 import os
 import pathlib
-import subprocess
 import sys
 import time
 from typing import Sequence
 
-from llmjax.errors import ConfigError, DataError
+from llmjax.runs import (data_stats, define_experiment_flags, device_kind, load_config,
+                         parse_overrides, run_cli, val_history)
 from llmjax.tokenizer.spm import _atomic_write
-
-
-def _load_config(path: str, overrides: dict):
-  """The config file's get_config() with dotted-key overrides (values as Python literals)."""
-  spec = importlib.util.spec_from_file_location("_llmjax_config", path)
-  if spec is None or not pathlib.Path(path).is_file():
-    raise ConfigError(f"--config={path!r} is not a config file")
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  cfg = mod.get_config()
-  for key, value in overrides.items():
-    node = cfg
-    *parents, leaf = key.split(".")
-    for p in parents:
-      node = node[p]
-    try:
-      value = ast.literal_eval(value) if isinstance(value, str) else value
-    except (ValueError, SyntaxError):
-      pass  # a plain string
-    node[leaf] = value
-  return cfg
 
 
 def flops_per_token(config: str, vocab_size: int, overrides: dict) -> tuple[float, dict]:
   from llmjax import model  # pylint: disable=g-import-not-at-top
   from llmjax.config import from_config  # pylint: disable=g-import-not-at-top
-  cfg = from_config(_load_config(config, {**overrides, "model.vocab_size": vocab_size}))
+  cfg = from_config(load_config(config, {**overrides, "model.vocab_size": vocab_size}))
   return model.flops_per_token(cfg.model, cfg.data.seq_len), {
       "batch_size": cfg.data.batch_size, "seq_len": cfg.data.seq_len,
       "total_steps": cfg.train.total_steps, "name": cfg.name}
@@ -66,30 +43,6 @@ def flops_per_token(config: str, vocab_size: int, overrides: dict) -> tuple[floa
 def matched_steps(ref_steps: int, ref_flops: float, flops: float) -> int:
   """Steps that spend ref_steps * ref_flops FLOPs at `flops` per token-step."""
   return max(1, round(ref_steps * ref_flops / flops))
-
-
-def _run(cmd: list[str], log: pathlib.Path) -> str:
-  print("$", " ".join(cmd), flush=True)
-  with open(log, "w") as f:
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    f.write(proc.stdout)
-  print("\n".join(proc.stdout.strip().splitlines()[-2:]), flush=True)
-  if proc.returncode:
-    raise DataError(f"{' '.join(cmd[:4])} ... failed ({proc.returncode}); log: {log}\n"
-                    + proc.stdout[-2000:])
-  return proc.stdout
-
-
-def _data_stats(stdout: str) -> dict:
-  for line in stdout.splitlines():
-    if line.startswith("data: {"):
-      return json.loads(line[len("data: "):line.rindex("}") + 1])
-  return {}
-
-
-def _val_history(workdir: pathlib.Path) -> list[dict]:
-  rows = [json.loads(x) for x in (workdir / "metrics.jsonl").read_text().splitlines() if x]
-  return [r for r in rows if "val_bits_per_char" in r]
 
 
 def run_one(config: str, vocab_size: int, steps: int, model_type: str, workdir: pathlib.Path,
@@ -103,26 +56,19 @@ def run_one(config: str, vocab_size: int, steps: int, model_type: str, workdir: 
                f"--config.workdir={workdir}"]
   workdir.mkdir(parents=True, exist_ok=True)
   start = time.perf_counter()
-  out = _run(train_cmd, workdir / "downstream_train.log")
+  out = run_cli(train_cmd, workdir / "downstream_train.log")
   train_s = time.perf_counter() - start
-  vals = _val_history(workdir)
+  vals = val_history(workdir)
   result = {"vocab_size": vocab_size, "model_type": model_type, "steps": steps,
-            "train_seconds": round(train_s, 1), "data": _data_stats(out),
+            "train_seconds": round(train_s, 1), "data": data_stats(out),
             "val_bits_per_char_last": vals[-1]["val_bits_per_char"],
             "val_bits_per_char_best": min(v["val_bits_per_char"] for v in vals),
             "val_history": [(v["step"], v["val_bits_per_char"]) for v in vals]}
   if flores:
-    ev = _run([sys.executable, "-m", "llmjax.evaluate", f"--workdir={workdir}",
+    ev = run_cli([sys.executable, "-m", "llmjax.evaluate", f"--workdir={workdir}",
                f"--text_file={flores}"], workdir / "downstream_eval.log")
     result["flores_dev"] = json.loads(ev.strip().splitlines()[-1])
   return result
-
-
-def _device_kind() -> str:
-  """The accelerator the runs used (asked in a subprocess: this process keeps jax unloaded)."""
-  out = subprocess.run([sys.executable, "-c", "import jax; print(jax.devices()[0].device_kind)"],
-                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-  return out.stdout.strip() or "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -130,31 +76,21 @@ def main(argv: Sequence[str] | None = None) -> None:
 
   from llmjax.errors import exit_on_error  # pylint: disable=g-import-not-at-top
 
-  flags.DEFINE_string("config", "configs/tiny.py", "Model / training config file.")
+  define_experiment_flags(flags, workdir_root="runs/tok_downstream", what="<name>-<type>-<V>",
+                          out="reports/tokenizer/downstream_tiny.json")
   flags.DEFINE_list("vocab_sizes", ["1024", "4096", "16384"], "Vocabulary sizes to compare.")
   flags.DEFINE_integer("ref_vocab", 4096, "Vocabulary that gets the config's total_steps.")
   flags.DEFINE_enum("model_type", "unigram", ["unigram", "bpe"], "Tokenizer model type.")
-  flags.DEFINE_string("text_dir", "../shared/data/tatar/train", "Training text folder.")
-  flags.DEFINE_string("flores", "../shared/data/tatar/eval/flores200/tat_Cyrl.dev",
-                      "Held-out text scored after training ('' = skip).")
-  flags.DEFINE_string("workdir_root", "runs/tok_downstream", "Runs go to ROOT/<name>-<V>.")
-  flags.DEFINE_string("out", "reports/tokenizer/downstream_tiny.json", "Result JSON.")
-  flags.DEFINE_list("set", [], "Extra config overrides key=value (e.g. train.eval_every=50).")
   FLAGS = flags.FLAGS
 
   @exit_on_error
   def run(argv):
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    overrides = {"data.text_dir": FLAGS.text_dir}
-    for kv in FLAGS.set:
-      if "=" not in kv:
-        raise ConfigError(f"--set {kv!r}: expected key=value")
-      k, v = kv.split("=", 1)
-      overrides[k] = v
+    overrides = {"data.text_dir": FLAGS.text_dir} | parse_overrides(FLAGS.set)
     vocabs = [int(v) for v in FLAGS.vocab_sizes]
     ref_flops, shape = flops_per_token(FLAGS.config, FLAGS.ref_vocab, overrides)
-    runs, device = [], _device_kind()
+    runs, device = [], device_kind()
     for v in vocabs:
       f, _ = flops_per_token(FLAGS.config, v, overrides)
       steps = matched_steps(shape["total_steps"], ref_flops, f)
