@@ -22,8 +22,8 @@ import time
 from typing import Callable, Sequence
 
 from llmjax.errors import ConfigError
-from llmjax.runs import (data_stats, define_experiment_flags, device_kind, load_config,
-                         parse_overrides, run_cli, val_history)
+from llmjax.runs import (data_stats, define_experiment_flags, device_kind, evaluate_file,
+                         load_config, parse_overrides, run_cli, val_history)
 from llmjax.tokenizer.spm import _atomic_write
 
 # A variant maps the base config (ml_collections) to overrides {dotted key: value}.
@@ -75,9 +75,8 @@ def run_variant(config: str, overrides: dict, workdir: pathlib.Path, flores: str
             "val_history": [(v["step"], v["val_bits_per_char"]) for v in vals],
             "train_chars_per_token": data_stats(out).get("train_chars_per_token")}
   if flores:
-    ev = run_cli([sys.executable, "-m", "llmjax.evaluate", f"--workdir={workdir}",
-                  f"--text_file={flores}"], workdir / "ablate_eval.log")
-    result["flores_bits_per_char"] = json.loads(ev.strip().splitlines()[-1])["bits_per_char"]
+    result["flores_bits_per_char"] = evaluate_file(workdir, flores,
+                                                   workdir / "ablate_eval.log")["bits_per_char"]
   return result
 
 

@@ -63,11 +63,11 @@ class _Run:
     self.rng = jax.random.key(cfg.seed)
     self.step = 0
     self.best_bpc = float("inf")
+    self.restored_step = -1  # set by _restore_or_init when a checkpoint is found
     self.state = self._restore_or_init()
     # Records past the restored step (all of them on a fresh start) are from an interrupted
     # run and are logged again.
-    restored = self.ckpt.latest_step() is not None
-    self.writer = metrics.MetricWriter(self.workdir, resume_step=self.step if restored else -1)
+    self.writer = metrics.MetricWriter(self.workdir, resume_step=self.restored_step)
     self.flops_per_token = model.flops_per_token(cfg.model, cfg.data.seq_len)
     self.tokens_per_step = cfg.data.batch_size * cfg.data.seq_len
     self.history: list[dict[str, Any]] = []
@@ -82,7 +82,7 @@ class _Run:
           f"checkpoint {step} was trained with another tokenizer than {self.workdir}/"
           "tokenizer.model; use the original tokenizer or a new workdir")
     self.iterator.set_state(data_state)
-    self.step = step
+    self.step = self.restored_step = step
     if (self.workdir / "best").is_dir():
       self.best_bpc = checkpoint.read_meta(self.workdir, "best")[2].get(
           "val_bits_per_char", float("inf"))

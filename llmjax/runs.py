@@ -29,6 +29,13 @@ def run_cli(cmd: list[str], log: pathlib.Path) -> str:
   return proc.stdout
 
 
+def evaluate_file(workdir: pathlib.Path, text_file: str, log: pathlib.Path) -> dict:
+  """`python -m llmjax.evaluate` on one text file with the run's best checkpoint: its JSON."""
+  out = run_cli([sys.executable, "-m", "llmjax.evaluate", f"--workdir={workdir}",
+                 f"--text_file={text_file}"], log)
+  return json.loads(out.strip().splitlines()[-1])
+
+
 def data_stats(stdout: str) -> dict:
   """The `data: {...}` line that llmjax.train prints at start."""
   for line in stdout.splitlines():

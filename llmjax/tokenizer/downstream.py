@@ -26,8 +26,8 @@ import sys
 import time
 from typing import Sequence
 
-from llmjax.runs import (data_stats, define_experiment_flags, device_kind, load_config,
-                         parse_overrides, run_cli, val_history)
+from llmjax.runs import (data_stats, define_experiment_flags, device_kind, evaluate_file,
+                         load_config, parse_overrides, run_cli, val_history)
 from llmjax.tokenizer.spm import _atomic_write
 
 
@@ -65,9 +65,7 @@ def run_one(config: str, vocab_size: int, steps: int, model_type: str, workdir: 
             "val_bits_per_char_best": min(v["val_bits_per_char"] for v in vals),
             "val_history": [(v["step"], v["val_bits_per_char"]) for v in vals]}
   if flores:
-    ev = run_cli([sys.executable, "-m", "llmjax.evaluate", f"--workdir={workdir}",
-               f"--text_file={flores}"], workdir / "downstream_eval.log")
-    result["flores_dev"] = json.loads(ev.strip().splitlines()[-1])
+    result["flores_dev"] = evaluate_file(workdir, flores, workdir / "downstream_eval.log")
   return result
 
 
