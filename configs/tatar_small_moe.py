@@ -12,18 +12,18 @@ total is ~2.9x. Dropless dispatch (sorted tokens, grouped matmul); load-balancin
 
 import pathlib
 
-from llmjax.config import config_file
+from llmjax import config
 
 
 def get_config():
-  c = config_file(pathlib.Path(__file__).with_name("tatar_small.py"))
+  c = config.load(pathlib.Path(__file__).with_name("tatar_small.py"))
   c.name = "tatar_small_moe"
-  c.model.moe_experts = 8
-  c.model.moe_top_k = 2
-  c.model.moe_d_ff = 704
-  c.model.moe_every = 1
-  c.model.moe_gating = "softmax"
-  c.model.moe_dispatch = "dropless"
-  c.model.moe_aux_loss_weight = 0.01
-  c.model.moe_z_loss_weight = 1e-3
+  c.model.moe.experts = 8
+  c.model.moe.top_k = 2
+  c.model.moe.d_ff = 704
+  c.model.moe.every = 1
+  c.model.moe.gating = "softmax"
+  c.model.moe.dispatch = "dropless"
+  c.model.moe.aux_loss_weight = 0.01
+  c.model.moe.z_loss_weight = 1e-3
   return c

@@ -10,11 +10,11 @@ generated length; layers 4 and 8 attend globally.
 
 import pathlib
 
-from llmjax.config import config_file
+from llmjax import config
 
 
 def get_config():
-  c = config_file(pathlib.Path(__file__).with_name("tatar_small.py"))
+  c = config.load(pathlib.Path(__file__).with_name("tatar_small.py"))
   c.name = "tatar_small_swa"
   c.model.sliding_window = 128
   c.model.global_every = 4

@@ -1,4 +1,5 @@
-"""Train-step throughput on synthetic tokens: one JSON line with tokens/s, MFU, step time.
+"""Command: train-step throughput on synthetic tokens, one JSON line (tokens/s, MFU, step
+time; llmjax.training.throughput).
 
   python -m llmjax.bench --config=configs/gpt2_124m.py [--config.a.b=v] [--steps=20]
 """
@@ -6,12 +7,12 @@
 import json
 
 import jax
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
-from llmjax import benchmark
+from llmjax import errors
 from llmjax.config import from_config
-from llmjax.errors import exit_on_error
+from llmjax.training import throughput
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a configs/*.py file.",
                                           lock_config=True)
@@ -19,15 +20,14 @@ _STEPS = flags.DEFINE_integer("steps", 20, "Timed steps (the median is reported)
 _WARMUP = flags.DEFINE_integer("warmup", 3, "Untimed steps first (compilation, autotuning).")
 
 
-@exit_on_error
 def main(argv):
   del argv
-  result = benchmark.bench_train_step(from_config(_CONFIG.value.to_dict()),
-                                      steps=_STEPS.value, warmup=_WARMUP.value)
+  result = throughput.bench_train_step(from_config(_CONFIG.value.to_dict()),
+                                       steps=_STEPS.value, warmup=_WARMUP.value)
   if jax.process_index() == 0:
     print(json.dumps(result))
 
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("config")
-  app.run(main)
+  errors.run(main)

@@ -10,20 +10,27 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from typing import Any, Mapping
+import pathlib
+from typing import Any, Mapping, Sequence
 
 import ml_collections
+from absl import flags
+from ml_collections import config_flags
 
 from llmjax.errors import ConfigError
 
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch", "attn_out")
-ATTENTION_IMPLS = ("auto", "xla", "cudnn", "splash")
+ATTENTION_IMPLS = ("auto", "xla", "cudnn")
 DTYPES = ("float32", "bfloat16", "float16")
 SCHEDULES = ("cosine", "wsd", "constant")
 POSITION_EMBEDDINGS = ("rope", "learned")
 MOE_GATINGS = ("softmax", "sigmoid")
 MOE_DISPATCHES = ("dropless", "capacity")
-SHARED_TRAIN_DIR = "../shared/data/tatar/train"  # the development corpus beside the repo
+
+
+def _check(ok: bool, message: str) -> None:
+  if not ok:
+    raise ConfigError(message)
 
 # How logical array axes map onto mesh axes (data, fsdp, expert, tensor). Batch over
 # data×fsdp×expert; MoE experts over expert;
@@ -49,6 +56,38 @@ DEFAULT_RULES: tuple[tuple[str, Any], ...] = (
 
 
 @dataclasses.dataclass(frozen=True)
+class MoeConfig:
+  """Mixture-of-experts feed-forward (`--config.model.moe.experts=8`); experts = 0: dense."""
+  experts: int = 0
+  top_k: int = 2
+  every: int = 1  # layers n-1, 2n-1, ... are MoE, the rest dense
+  d_ff: int = 0  # each expert's SwiGLU hidden size; 0 = model.d_ff
+  gating: str = "softmax"  # one of MOE_GATINGS
+  renormalize: bool = True  # top-k gate weights rescaled to sum to 1
+  shared_expert: bool = False  # one always-on expert of size d_ff beside the routed
+  dispatch: str = "dropless"  # one of MOE_DISPATCHES
+  capacity_factor: float = 1.25  # capacity mode: slots per expert = cf * tokens * k / E
+  aux_loss_weight: float = 0.01  # load-balancing loss (Switch / GShard form)
+  z_loss_weight: float = 1e-3  # router z-loss (ST-MoE)
+
+  def __post_init__(self):
+    _check(self.experts >= 0, "model.moe.experts must be >= 0 (0 = dense)")
+    if not self.experts:
+      return
+    _check(1 <= self.top_k <= self.experts,
+           f"model.moe.top_k={self.top_k} must be in [1, moe.experts={self.experts}]")
+    _check(self.every >= 1 and self.d_ff >= 0,
+           "model.moe.every must be >= 1 and model.moe.d_ff >= 0")
+    _check(self.gating in MOE_GATINGS,
+           f"model.moe.gating={self.gating!r}; choose one of {MOE_GATINGS}")
+    _check(self.dispatch in MOE_DISPATCHES,
+           f"model.moe.dispatch={self.dispatch!r}; choose one of {MOE_DISPATCHES}")
+    _check(self.capacity_factor > 0, "model.moe.capacity_factor must be positive")
+    _check(self.aux_loss_weight >= 0 and self.z_loss_weight >= 0,
+           "model.moe.aux_loss_weight / model.moe.z_loss_weight must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelConfig:
   vocab_size: int = 8192
   d_model: int = 512
@@ -64,41 +103,30 @@ class ModelConfig:
   dtype: str = "bfloat16"  # compute dtype
   param_dtype: str = "float32"
   remat: str = "none"  # one of REMAT_POLICIES
-  scan_layers: bool = True
   # Layers stay under one scan (flat compile time); unrolling k iterations lets XLA fuse
   # across layers: 1.31x train-step throughput for GPT-2-124M on an H100 at k = 12.
   scan_unroll: int = 1
+  # auto: cuDNN flash attention on GPU with a 16-bit dtype and no soft-cap, else XLA.
   attention_impl: str = "auto"  # one of ATTENTION_IMPLS
   max_seq_len: int = 512  # longest sequence the model is trained / generates for
   init_std: float = 0.02
   # --- block options (see README "Model variants") ---
   position_embedding: str = "rope"  # one of POSITION_EMBEDDINGS; "learned": absolute table
   qk_norm: bool = False  # RMSNorm on each query / key head before RoPE
-  attn_logit_softcap: float = 0.0  # > 0: scores -> cap * tanh(scores / cap) (XLA path)
+  attn_logit_softcap: float = 0.0  # > 0: scores -> cap * tanh(scores / cap) (XLA only)
   final_logit_softcap: float = 0.0  # > 0: same on the output logits
   # Sliding-window attention: a local layer's query sees the last `sliding_window` tokens
   # (itself included); 0 = every layer global. global_every = n: layers n-1, 2n-1, ... stay
   # global (a repeating local/global pattern); 0 = all layers local.
   sliding_window: int = 0
   global_every: int = 0
-  # Mixture-of-experts feed-forward (moe_experts = 0: dense SwiGLU everywhere).
-  moe_experts: int = 0
-  moe_top_k: int = 2
-  moe_every: int = 1  # layers n-1, 2n-1, ... are MoE, the rest dense
-  moe_d_ff: int = 0  # each expert's SwiGLU hidden size; 0 = d_ff
-  moe_gating: str = "softmax"  # one of MOE_GATINGS
-  moe_renormalize: bool = True  # top-k gate weights rescaled to sum to 1
-  moe_shared_expert: bool = False  # one always-on expert of size moe_d_ff beside the routed
-  moe_dispatch: str = "dropless"  # one of MOE_DISPATCHES
-  moe_capacity_factor: float = 1.25  # capacity mode: slots per expert = cf * tokens * k / E
-  moe_aux_loss_weight: float = 0.01  # load-balancing loss (Switch / GShard form)
-  moe_z_loss_weight: float = 1e-3  # router z-loss (ST-MoE)
+  moe: MoeConfig = MoeConfig()  # experts = 0: dense SwiGLU everywhere
 
   @property
   def layer_group(self) -> int:
     """Layers per scanned super-block: the period of the local/global and MoE patterns."""
     return math.lcm((self.global_every or 1) if self.sliding_window else 1,
-                    self.moe_every if self.moe_experts else 1)
+                    self.moe.every if self.moe.experts else 1)
 
   def layer_window(self, i: int) -> int:
     """Window of layer i in tokens; 0 = global (full causal) attention."""
@@ -107,11 +135,11 @@ class ModelConfig:
     return self.sliding_window
 
   def layer_is_moe(self, i: int) -> bool:
-    return self.moe_experts > 0 and (i + 1) % self.moe_every == 0
+    return self.moe.experts > 0 and (i + 1) % self.moe.every == 0
 
   @property
   def expert_d_ff(self) -> int:
-    return self.moe_d_ff or self.d_ff
+    return self.moe.d_ff or self.d_ff
 
   def __post_init__(self):
     _check(self.vocab_size > 0, "model.vocab_size must be positive")
@@ -138,28 +166,20 @@ class ModelConfig:
            "model.attn_logit_softcap / model.final_logit_softcap must be >= 0 (0 = off)")
     _check(self.sliding_window >= 0 and self.global_every >= 0,
            "model.sliding_window / model.global_every must be >= 0 (0 = off)")
-    _check(self.moe_experts >= 0, "model.moe_experts must be >= 0 (0 = dense)")
-    if self.moe_experts:
-      _check(1 <= self.moe_top_k <= self.moe_experts,
-             f"model.moe_top_k={self.moe_top_k} must be in [1, moe_experts="
-             f"{self.moe_experts}]")
-      _check(self.moe_every >= 1 and self.moe_d_ff >= 0,
-             "model.moe_every must be >= 1 and model.moe_d_ff >= 0")
-      _check(self.moe_gating in MOE_GATINGS,
-             f"model.moe_gating={self.moe_gating!r}; choose one of {MOE_GATINGS}")
-      _check(self.moe_dispatch in MOE_DISPATCHES,
-             f"model.moe_dispatch={self.moe_dispatch!r}; choose one of {MOE_DISPATCHES}")
-      _check(self.moe_capacity_factor > 0, "model.moe_capacity_factor must be positive")
-      _check(self.moe_aux_loss_weight >= 0 and self.moe_z_loss_weight >= 0,
-             "model.moe_aux_loss_weight / model.moe_z_loss_weight must be >= 0")
+    _check(self.attention_impl != "cudnn" or
+           (self.dtype in ("bfloat16", "float16") and not self.attn_logit_softcap),
+           "model.attention_impl='cudnn' needs model.dtype bfloat16 or float16 and no "
+           "model.attn_logit_softcap; use 'auto' to fall back to XLA where cuDNN cannot run")
     _check(self.n_layers % self.layer_group == 0,
            f"model.n_layers={self.n_layers} must be a multiple of the layer pattern "
-           f"period {self.layer_group} (global_every / moe_every)")
+           f"period {self.layer_group} (global_every / moe.every)")
 
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-  text_dir: str = ""  # folder of UTF-8 *.txt files, one document per line
+  # Folder of UTF-8 *.txt files, one document per line. Empty: $LLMJAX_TEXT_DIR, else the
+  # default corpus (llmjax.data.pipeline says which).
+  text_dir: str = ""
   seq_len: int = 512  # tokens per packed row
   batch_size: int = 64  # global batch, rows
   val_fraction: float = 0.02  # share of documents (by hash) held out for validation
@@ -270,31 +290,26 @@ def parse_sources(spec: str) -> tuple[tuple[str, str, float], ...]:
   return tuple(out)
 
 
-def _check(ok: bool, message: str) -> None:
-  if not ok:
-    raise ConfigError(message)
-
-
 def _build(cls, section: Mapping[str, Any], prefix: str):
-  names = {f.name for f in dataclasses.fields(cls)}
-  unknown = sorted(set(section) - names)
+  """cls(**section) with nested dataclass fields built from their dicts."""
+  fields = {f.name: f for f in dataclasses.fields(cls)}
+  unknown = sorted(set(section) - set(fields))
   if unknown:
     raise ConfigError(f"unknown config keys {', '.join(prefix + k for k in unknown)}")
-  return cls(**dict(section))
+  kwargs = dict(section)
+  for name, value in kwargs.items():
+    default = fields[name].default
+    if dataclasses.is_dataclass(default) and isinstance(value, Mapping):
+      kwargs[name] = _build(type(default), value, f"{prefix}{name}.")
+  return cls(**kwargs)
 
 
 def _rules(rules) -> tuple[tuple[str, Any], ...]:
   return tuple((str(name), tuple(ax) if isinstance(ax, list) else ax) for name, ax in rules)
 
 
-def config_file(path: str | os.PathLike) -> ml_collections.ConfigDict:
-  """get_config() of a configs/*.py file, so a variant config can start from another."""
-  import importlib.util  # only config files use this
-  spec = importlib.util.spec_from_file_location(f"llmjax_config_{abs(hash(str(path)))}",
-                                                str(path))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+def _as_dict(instance) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(dataclasses.asdict(instance))
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -303,13 +318,49 @@ def default_config() -> ml_collections.ConfigDict:
   c.name = "run"
   c.workdir = ""  # empty: runs/<name>
   c.seed = 0
-  c.model = ml_collections.ConfigDict(dataclasses.asdict(ModelConfig()))
-  c.data = ml_collections.ConfigDict(dataclasses.asdict(DataConfig()))
-  c.data.text_dir = os.environ.get("LLMJAX_TEXT_DIR", SHARED_TRAIN_DIR)
-  c.optim = ml_collections.ConfigDict(dataclasses.asdict(OptimConfig()))
-  c.train = ml_collections.ConfigDict(dataclasses.asdict(TrainConfig()))
-  c.mesh = ml_collections.ConfigDict(dataclasses.asdict(MeshConfig()))
+  c.model = _as_dict(ModelConfig())
+  c.data = _as_dict(DataConfig())
+  c.optim = _as_dict(OptimConfig())
+  c.train = _as_dict(TrainConfig())
+  c.mesh = _as_dict(MeshConfig())
   return c
+
+
+def override_args(overrides: Mapping[str, Any] | Sequence[str]) -> list[str]:
+  """{'model.d_model': 64} or ['model.d_model=64'] -> ['--config.model.d_model=64']."""
+  if isinstance(overrides, Mapping):
+    overrides = [f"{k}={v}" for k, v in overrides.items()]
+  out = []
+  for item in overrides:
+    key, sep, _ = item.partition("=")
+    if not sep or not key:
+      raise ConfigError(f"config override {item!r}: expected key=value")
+    out.append(f"--config.{item}")
+  return out
+
+
+def load(path: str | os.PathLike, overrides: Mapping[str, Any] | Sequence[str] = ()
+         ) -> ml_collections.ConfigDict:
+  """A configs/*.py file with `key=value` overrides, parsed exactly as the commands parse
+  `--config=path --config.key=value` (ml_collections config_flags), so a notebook, a test
+  and an experiment driver get the config a command line would."""
+  if not pathlib.Path(path).is_file():
+    raise ConfigError(f"config file {str(path)!r} does not exist")
+  argv = ["llmjax", f"--config={path}", *override_args(overrides)]
+  values = flags.FlagValues()
+  holder = config_flags.DEFINE_config_file("config", None, "config file", flag_values=values,
+                                           lock_config=True, sys_argv=argv)
+  try:
+    values(argv)
+  except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
+    raise ConfigError(config_error_message(e)) from None
+  return holder.value
+
+
+def config_error_message(e: BaseException) -> str:
+  """One line from ml_collections' override errors (they carry quotes and newlines)."""
+  text = str(e.args[0] if isinstance(e, KeyError) and e.args else e).strip().strip("'\"")
+  return " ".join(text.replace("\\n", " ").split())
 
 
 def from_config(cfg: ml_collections.ConfigDict | Mapping[str, Any]) -> Config:

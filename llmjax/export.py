@@ -1,22 +1,20 @@
-"""Export a trained workdir for others: Hugging Face files loadable by transformers.
+"""Command: export a trained workdir for others, as Hugging Face files transformers loads.
 
   python -m llmjax.evaluate --workdir=runs/tiny > runs/tiny/eval_flores.json   # optional
   python -m llmjax.export --workdir=runs/tiny --out=export/tiny --format=hf \
       --eval_json=runs/tiny/eval_flores.json
 
-Writes --out (which must not exist, or be empty) all at once; see llmjax.export_hf for the
+Writes --out (which must not exist, or be empty) all at once; see llmjax.hf.export for the
 files and for the variants that are refused because transformers would compute them
 differently. Needs the `export` extra (`pip install -e ".[export]"`).
 """
 
-from __future__ import annotations
-
 import json
 
-from absl import app, flags
+from absl import flags
 
-from llmjax import export_hf
-from llmjax.errors import exit_on_error
+from llmjax import errors
+from llmjax.hf import export
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir holding checkpoints.")
 _OUT = flags.DEFINE_string("out", None, "Folder to write (must not exist, or be empty).")
@@ -31,16 +29,13 @@ _EVAL_JSON = flags.DEFINE_multi_string(
     "object per file; each becomes a row of the model card's evaluation table (repeatable).")
 
 
-@exit_on_error
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  out = export_hf.export_hf_dir(_WORKDIR.value, _OUT.value, which=_CHECKPOINT.value,
+  del argv
+  out = export.export_hf_dir(_WORKDIR.value, _OUT.value, which=_CHECKPOINT.value,
                                 dtype=_DTYPE.value, eval_json_files=tuple(_EVAL_JSON.value))
   print(json.dumps({"out": str(out), "files": sorted(p.name for p in out.iterdir())}))
 
 
 if __name__ == "__main__":
-  flags.mark_flag_as_required("workdir")
-  flags.mark_flag_as_required("out")
-  app.run(main)
+  flags.mark_flags_as_required(["workdir", "out"])
+  errors.run(main)

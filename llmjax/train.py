@@ -1,22 +1,24 @@
-"""Train a model: python -m llmjax.train --config=configs/tatar_small.py [--config.a.b=v]"""
+"""Command: train a model (or resume it): python -m llmjax.train --config=configs/tiny.py
 
-from absl import app, flags
+Any config value can be overridden: --config.model.n_layers=4 --config.workdir=runs/mine.
+"""
+
+from absl import flags
 from ml_collections import config_flags
 
-from llmjax import loop
+from llmjax import errors, evals
 from llmjax.config import from_config
-from llmjax.errors import exit_on_error
+from llmjax.training import loop
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a configs/*.py file.",
                                           lock_config=True)
 
 
-@exit_on_error
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  del argv
   cfg_dict = _CONFIG.value.to_dict()
-  result = loop.train(from_config(cfg_dict), cfg_dict)
+  cfg = from_config(cfg_dict)
+  result = loop.train(cfg, cfg_dict, evals.for_training(cfg))
   if result.last_val:
     print(f"done: step {result.step}, val bits/char {result.last_val['val_bits_per_char']:.4f}"
           f" (best {result.best_val_bits_per_char:.4f})")
@@ -24,4 +26,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("config")
-  app.run(main)
+  errors.run(main)

@@ -113,7 +113,7 @@ def test_files_and_config(exported):
   config = json.loads((out / "config.json").read_text())
   m = loaded.cfg.model
   assert config["architectures"] == [export_hf.architecture(m)]
-  assert config["architectures"] == (["MixtralForCausalLM"] if m.moe_experts else
+  assert config["architectures"] == (["MixtralForCausalLM"] if m.moe.experts else
                                      ["Qwen3ForCausalLM"] if m.qk_norm else
                                      ["LlamaForCausalLM"])
   assert (config["hidden_size"], config["num_key_value_heads"], config["head_dim"],

@@ -1,5 +1,7 @@
-"""The corpus stage: sources (Leipzig, TFDS, local text), cleaning, language ID, dedup.
+"""Stage 1, the corpus: text in, clean Tatar text out.
 
-  python -m llmjax.corpus.clean --text_dir=../shared/data/tatar/train --out=/tmp/clean
-  python -m llmjax.data.report --text_dir=../shared/data/tatar/train --out=reports/corpus
+Library: text (reading folders, the train/validation split), sources + tfds_leipzig
+(Leipzig Wortschatz downloads), normalize, quality, langid, dedup, cleaning (the pipeline),
+mix (weighted sources), stats + analysis (the corpus report).
+Commands: python -m llmjax.corpus.download | clean | report | langid_eval | bench
 """

@@ -1,4 +1,5 @@
-"""Cleaning throughput: MB/s of the full pipeline on ~100 MB synthesised from the shared text.
+"""Command: cleaning throughput, MB/s of the full pipeline on ~100 MB synthesised from the
+development data's labelled mix (Tatar + Russian/Bashkir/English).
 
   nice -n 10 python -m llmjax.corpus.bench --mb=100 --workers=2
 
@@ -8,18 +9,26 @@ so that every filter has work. Prints one JSON object: input MB, seconds, MB/s, 
 and removed by reason, peak memory of the main process and of the workers.
 """
 
-from __future__ import annotations
-
 import json
 import pathlib
 import random
 import resource
 import tempfile
 import time
-from typing import Sequence
 
-from llmjax.corpus import clean, langid
+from absl import flags
+
+from llmjax import errors, paths
+from llmjax.corpus import cleaning, langid
 from llmjax.errors import DataError
+
+_MB = flags.DEFINE_float("mb", 100.0, "Input size to synthesise.")
+_WORKERS = flags.DEFINE_integer("workers", 2, "Processes for the per-line steps.")
+_MIX_DIR = flags.DEFINE_string("mix_dir", "", "Folder with tatar/ and other_languages/ "
+                               "(default: the development data folder).")
+_EVAL_DIR = flags.DEFINE_string("eval_dir", "auto", "Eval-overlap check ('' to skip; auto: "
+                                "$LLMJAX_EVAL_DIR or the development sets).")
+_TMP_DIR = flags.DEFINE_string("tmp_dir", None, "Where the synthetic input and output go.")
 
 
 def _pool(root: pathlib.Path) -> tuple[list[str], list[str]]:
@@ -58,22 +67,28 @@ def synthesise(path: pathlib.Path, mb: float, root: pathlib.Path, seed: int = 0)
   return size
 
 
-def main(argv: Sequence[str]) -> None:
+def main(argv):
   del argv
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  F = flags.FLAGS
-  with tempfile.TemporaryDirectory(prefix="llmjax_bench_", dir=F.tmp_dir) as tmp:
+  mix = _MIX_DIR.value or paths.labelled_mix_dir()
+  if not mix:
+    errors.fail("no labelled mix to synthesise from: give --mix_dir=DIR")
+  eval_dir = _EVAL_DIR.value
+  if eval_dir == "auto":
+    found = paths.eval_dir()
+    eval_dir = str(found) if found is not None and found.is_dir() else ""
+  with tempfile.TemporaryDirectory(prefix="llmjax_bench_", dir=_TMP_DIR.value) as tmp:
     tmp = pathlib.Path(tmp)
     (tmp / "in").mkdir()
-    nbytes = synthesise(tmp / "in" / "synthetic.txt", F.mb, pathlib.Path(F.shared_dir))
+    nbytes = synthesise(tmp / "in" / "synthetic.txt", _MB.value, pathlib.Path(mix))
     langid.default_model()  # loaded before timing (also inherited by forked workers)
     start = time.perf_counter()
-    stats = clean.run(tmp / "in", tmp / "out", eval_dir=F.eval_dir or None, workers=F.workers)
+    stats = cleaning.run(tmp / "in", tmp / "out", eval_dir=eval_dir or None,
+                         workers=_WORKERS.value)
     secs = time.perf_counter() - start
   t = stats["totals"]
   print(json.dumps({
       "input_mb": round(nbytes / 1e6, 1), "seconds": round(secs, 1),
-      "mb_per_s": round(nbytes / 1e6 / secs, 2), "workers": F.workers,
+      "mb_per_s": round(nbytes / 1e6 / secs, 2), "workers": _WORKERS.value,
       "lines_in": t["input"]["lines"], "lines_out": t["output"]["lines"],
       "removed": {k: v["lines"] for k, v in sorted(t["removed"].items())},
       "peak_rss_mb_main": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
@@ -82,11 +97,4 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-  from absl import app, flags  # pylint: disable=g-import-not-at-top
-  from llmjax.errors import exit_on_error  # pylint: disable=g-import-not-at-top
-  flags.DEFINE_float("mb", 100.0, "input size to synthesise")
-  flags.DEFINE_integer("workers", 2, "processes for the per-line steps")
-  flags.DEFINE_string("shared_dir", str(langid.SHARED), "folder with tatar/ and other_languages/")
-  flags.DEFINE_string("eval_dir", clean.DEFAULT_EVAL_DIR, "eval overlap check ('' to skip)")
-  flags.DEFINE_string("tmp_dir", None, "where the synthetic input and output go")
-  app.run(exit_on_error(main))
+  errors.run(main)

@@ -1,400 +1,45 @@
-"""The streaming cleaning pipeline: normalise -> quality -> language ID -> eval overlap -> dedup.
+"""Command: clean a folder of text for training (llmjax.corpus.cleaning does the work).
 
-  python -m llmjax.corpus.clean --text_dir=../shared/data/tatar/train --out=/tmp/tatar_clean
+  python -m llmjax.corpus.clean --text_dir=DIR --out=DIR [--workers=2]
 
-Reads every *.txt under --text_dir (one document per line) in sorted order and writes the
-kept lines to --out under the same relative paths, each file atomically (temp file + rename),
-plus clean_stats.json with the lines and characters every step removed, per source, and a
-few short examples. The result is deterministic (same input -> byte-identical output, also
-with --workers > 1: chunks are processed in parallel but merged in order) and idempotent
-(cleaning the output again removes nothing). Memory is bounded: lines stream through in
-chunks; dedup keeps only 8-byte hashes (see dedup.py).
+Normalise, quality rules, language ID, removal of lines that overlap the evaluation sets,
+exact and near-duplicate removal; writes the kept lines under the same relative paths and
+clean_stats.json, and prints one JSON summary line.
 """
 
-from __future__ import annotations
-
-import collections
-import dataclasses
 import json
-import multiprocessing
-import os
-import pathlib
 import sys
-import unicodedata
-from typing import Iterable, Iterator, Sequence
 
-import numpy as np
+from absl import flags
 
-from llmjax.corpus import dedup as dedup_lib
-from llmjax.corpus.fileio import atomic_write_lines, atomic_write_text
-from llmjax.corpus.langid import default_model
-from llmjax.corpus.normalize import normalize_line
-from llmjax.corpus.quality import QualityConfig, quality_reason
-from llmjax.data.text import list_text_files
-from llmjax.errors import DataError
+from llmjax import errors, paths
+from llmjax.corpus import cleaning
 
-STEPS = ("input", "decode", "normalize", "quality", "langid", "eval_overlap", "exact_dup",
-         "near_dup")
-QUALITY_REASONS = ("too_short", "too_long", "too_few_words", "numbers_or_urls", "few_letters",
-                   "repeated_chars", "repeated_words", "boilerplate")
-CHUNK = 4096  # lines per unit of work
-EXAMPLES_PER_REASON = 3
-EXAMPLE_CHARS = 60  # examples in the stats/report stay short
-DEFAULT_EVAL_DIR = "../shared/data/tatar/eval"  # used by --eval_dir=auto when it exists
-STATS_FILE = "clean_stats.json"
+_TEXT_DIR = flags.DEFINE_string("text_dir", None, "Folder of *.txt files (one document per line).")
+_OUT = flags.DEFINE_string("out", None, "Output folder for the cleaned *.txt and clean_stats.json.")
+_EVAL_DIR = flags.DEFINE_string(
+    "eval_dir", "auto", "Evaluation text that must not enter training ('' to skip; auto: "
+    "$LLMJAX_EVAL_DIR or the development evaluation sets when present, else a warning).")
+_LANGID = flags.DEFINE_bool("langid", True, "Drop lines that are not Tatar.")
+_NEAR_DUP = flags.DEFINE_bool("near_dup", True, "MinHash/LSH near-duplicate removal.")
+_STRICT_UTF8 = flags.DEFINE_bool("strict_utf8", False,
+                                 "Fail on non-UTF-8 lines instead of skipping them.")
+_WORKERS = flags.DEFINE_integer("workers", 1, "Processes for the per-line steps.")
 
 
-def step_of(reason: str) -> str:
-  if reason == "invalid_utf8":
-    return "decode"
-  if reason == "empty":
-    return "normalize"
-  if reason in QUALITY_REASONS:
-    return "quality"
-  if reason.startswith("lang_"):
-    return "langid"
-  return reason  # eval_overlap, exact_dup, near_dup
-
-
-@dataclasses.dataclass(frozen=True)
-class CleanConfig:
-  langid: bool = True
-  keep_langs: tuple[str, ...] = ("tat",)
-  quality: QualityConfig = QualityConfig()
-  near_dup: bool = True
-  strict_utf8: bool = False  # True: a non-UTF-8 line is an error, not a skipped line
-
-
-@dataclasses.dataclass
-class _Line:
-  source: str
-  text: str  # normalised text (or the raw line for removed ones)
-  raw_chars: int
-  reason: str | None
-
-
-_QUOTES = set('"\'“”„‟″‘’‚‛′`')
-_DASHES = set("-‐‑‒–—―−")
-
-
-def normalize_kind(before: str, after: str) -> str:
-  """Which kind of normalisation changed a line (for the statistics)."""
-  if unicodedata.normalize("NFC", before) == after:
-    return "NFC composition"
-  if len(before) == len(after):
-    for a, b in zip(before, after):
-      if a != b:
-        if a in _QUOTES:
-          return "quotes"
-        if a in _DASHES:
-          return "dashes"
-        if a.isspace():
-          return "spaces"
-        if a.isalpha():
-          return "look-alike letters"
-        return "other"
-  if "<" in before or "&" in before or "[[" in before or "{{" in before or "''" in before:
-    return "markup"
-  return "spaces / invisible or control characters"
-
-
-def _diff_window(before: str, after: str, width: int = EXAMPLE_CHARS) -> tuple[str, str]:
-  """Short snippets of both lines around their first difference."""
-  i = next((k for k, (a, b) in enumerate(zip(before, after)) if a != b),
-           min(len(before), len(after)))
-  start = max(0, i - width // 3)
-  cut = lambda x: ("…" if start else "") + x[start:start + width] + (
-      "…" if len(x) > start + width else "")
-  return cut(before), cut(after)
-
-
-def _short(s: str) -> str:
-  return s if len(s) <= EXAMPLE_CHARS else s[:EXAMPLE_CHARS - 1] + "…"
-
-
-def _classify_chunk(args: tuple[list[str], CleanConfig]):
-  """Per-line work that needs no global state (runs in worker processes).
-
-  Returns (texts, reasons, exact hashes [N], LSH band keys [N, BANDS]); the hashes of
-  removed lines are 0 and unused.
-  """
-  lines, cfg = args
-  model = default_model() if cfg.langid else None
-  texts = [normalize_line(raw) for raw in lines]
-  reasons = [quality_reason(t, cfg.quality) if t else "empty" for t in texts]
-  if model is not None:
-    todo = [i for i, r in enumerate(reasons) if r is None]
-    for i, lang in zip(todo, model.predict_batch([texts[i] for i in todo])):
-      if lang not in cfg.keep_langs:
-        reasons[i] = f"lang_{lang}"
-  keep = [i for i, r in enumerate(reasons) if r is None]
-  hashes = np.zeros(len(texts), np.uint64)
-  keys = np.zeros((len(texts), dedup_lib.BANDS), np.uint64)
-  if keep:
-    dkeys = [dedup_lib.dedup_key(texts[i]) for i in keep]
-    hashes[keep] = [dedup_lib.key_hash(k) for k in dkeys]
-    keys[keep] = dedup_lib.band_keys(dedup_lib.minhash_signatures(dkeys))
-  return texts, reasons, hashes, keys
-
-
-def _decode_lines(path: pathlib.Path, strict: bool,
-                  bad: list[str]) -> Iterator[tuple[str, str | None]]:
-  """(line, None) per line, ('', 'invalid_utf8') for undecodable ones."""
-  try:
-    f = open(path, "rb")
-  except OSError as e:
-    raise DataError(f"cannot read {str(path)!r}: {e.strerror}") from e
-  with f:
-    for lineno, raw in enumerate(f, start=1):
-      try:
-        line = raw.decode("utf-8")
-      except UnicodeDecodeError as e:
-        msg = f"{path}:{lineno}: not valid UTF-8 (byte {e.start} of the line)"
-        if strict:
-          raise DataError(msg + "; fix the file or drop --strict_utf8 to skip such lines") \
-              from e
-        bad.append(msg)
-        yield "", "invalid_utf8"
-        continue
-      if line.strip():
-        yield line, None
-
-
-def read_eval_texts(eval_dir: os.PathLike | str) -> list[str]:
-  """Sentences of the evaluation sets (FLORES, SIB, TatBLiMP, TUMLU, ...), normalised."""
-  root = pathlib.Path(eval_dir)
-  if not root.is_dir():
-    raise DataError(f"eval folder {str(root)!r} does not exist (use --eval_dir='' to skip "
-                    "the overlap check)")
-  texts = []
-  for p in sorted(root.rglob("*")):
-    if not p.is_file() or p.name.upper().startswith("LICENSE"):
-      continue
-    with open(p, encoding="utf-8", errors="replace") as f:
-      if p.suffix == ".jsonl":
-        for line in f:
-          try:
-            obj = json.loads(line)
-          except ValueError:
-            continue
-          vals = obj.values() if isinstance(obj, dict) else []
-          for v in vals:
-            for s in (v if isinstance(v, list) else [v]):
-              if isinstance(s, str):
-                texts.append(s)
-      elif p.suffix == ".tsv":
-        for line in f:
-          texts.append(line.rstrip("\n").split("\t")[-1])
-      else:
-        texts.extend(f)
-  texts = [normalize_line(t) for t in texts]
-  return [t for t in texts if len(t.split()) >= 3]
-
-
-class Cleaner:
-  """Holds the dedup state and the statistics across files (one run = one Cleaner)."""
-
-  def __init__(self, cfg: CleanConfig = CleanConfig(), eval_texts: Sequence[str] = (),
-               workers: int = 1):
-    self.cfg = cfg
-    self.workers = workers
-    self.dedup = dedup_lib.Deduplicator(near=cfg.near_dup)
-    self.eval_index = dedup_lib.Deduplicator(near=True)
-    self.eval_index.process(list(eval_texts))
-    self.eval_lines = len(eval_texts)
-    self.stats: dict = {"sources": {}, "examples": {}, "invalid_utf8": [], "normalized": {}}
-    self._pool = None
-
-  # -- statistics ---------------------------------------------------------------------------
-  def _src(self, source: str) -> dict:
-    return self.stats["sources"].setdefault(source, {
-        "input": {"lines": 0, "chars": 0}, "normalized_lines": 0, "normalized_chars": 0,
-        "removed": {}, "output": {"lines": 0, "chars": 0}})
-
-  def _count(self, source: str, raw: str, text: str, reason: str | None) -> None:
-    s = self._src(source)
-    s["input"]["lines"] += 1
-    s["input"]["chars"] += len(raw.strip())
-    if reason != "invalid_utf8" and text != raw.strip():
-      s["normalized_lines"] += 1
-      s["normalized_chars"] += len(raw.strip()) - len(text)
-      kind = normalize_kind(raw.strip(), text)
-      kinds = self.stats.setdefault("normalized_kinds", {})
-      kinds[kind] = kinds.get(kind, 0) + 1
-      ex = self.stats["examples"].setdefault(f"normalize:{kind}", [])
-      if len(ex) < 2 and text:
-        ex.append([source, *_diff_window(raw.strip(), text)])
-    if reason is None:
-      s["output"]["lines"] += 1
-      s["output"]["chars"] += len(text)
-      return
-    r = s["removed"].setdefault(reason, {"lines": 0, "chars": 0})
-    r["lines"] += 1
-    r["chars"] += len(text)
-    ex = self.stats["examples"].setdefault(reason, [])
-    if len(ex) < EXAMPLES_PER_REASON and text:
-      ex.append([source, _short(text)])
-
-  # -- processing ---------------------------------------------------------------------------
-  def _map(self, chunks: Iterable[list[str]]) -> Iterator[list[tuple[str, str | None]]]:
-    if self.workers <= 1:
-      for c in chunks:
-        yield _classify_chunk((c, self.cfg))
-      return
-    if self._pool is None:
-      self._pool = multiprocessing.get_context("fork").Pool(self.workers)
-    # At most 2 chunks per worker in flight: memory stays bounded when the writer is slower.
-    pending: collections.deque = collections.deque()
-    for c in chunks:
-      pending.append(self._pool.apply_async(_classify_chunk, ((c, self.cfg),)))
-      if len(pending) >= 2 * self.workers:
-        yield pending.popleft().get()
-    while pending:
-      yield pending.popleft().get()
-
-  def close(self) -> None:
-    if self._pool is not None:
-      self._pool.close()
-      self._pool.join()
-      self._pool = None
-
-  def _global_step(self, reasons: list[str | None], hashes: np.ndarray,
-                   keys: np.ndarray) -> None:
-    """Eval overlap and dedup over the lines that survived the per-line steps."""
-    idx = np.array([i for i, r in enumerate(reasons) if r is None], np.int64)
-    if not len(idx):
-      return
-    h, k = hashes[idx], keys[idx]
-    in_eval = self.eval_index.exact.contains(h) | self.eval_index.bands.contains(k).any(axis=1)
-    for i in idx[in_eval]:
-      reasons[i] = "eval_overlap"
-    rest = idx[~in_eval]
-    dup = self.dedup.process([""] * len(rest), hashes[rest],
-                             keys[rest] if self.cfg.near_dup else None)
-    for i, r in zip(rest, dup):
-      reasons[i] = r
-
-  def clean_lines(self, source: str, raw_lines: Iterable[tuple[str, str | None]]
-                  ) -> Iterator[str]:
-    """Kept lines of one source, in order; statistics are updated as they stream."""
-    self._src(source)
-
-    def chunks():
-      buf: list[tuple[str, str | None]] = []
-      for item in raw_lines:
-        buf.append(item)
-        if len(buf) >= CHUNK:
-          yield buf
-          buf = []
-      if buf:
-        yield buf
-
-    # Two chunk streams in step: the raw chunks (for statistics) and their classification.
-    raw_chunks = collections.deque()
-
-    def to_classify():
-      for c in chunks():
-        raw_chunks.append(c)
-        yield [line for line, r in c if r is None]
-
-    for c_texts, c_reasons, c_hashes, c_keys in self._map(to_classify()):
-      c = raw_chunks.popleft()
-      self._global_step(c_reasons, c_hashes, c_keys)
-      it = iter(zip(c_texts, c_reasons))
-      texts, reasons, raws = [], [], []
-      for line, r in c:
-        t = ""
-        if r is None:
-          t, r = next(it)
-        texts.append(t)
-        reasons.append(r)
-        raws.append(line)
-      for raw, t, r in zip(raws, texts, reasons):
-        self._count(source, raw, t, r)
-        if r is None:
-          yield t
-
-
-def run(text_dir: os.PathLike | str, out: os.PathLike | str, cfg: CleanConfig = CleanConfig(),
-        eval_dir: os.PathLike | str | None = DEFAULT_EVAL_DIR, workers: int = 1,
-        log=None) -> dict:
-  """Cleans every *.txt under text_dir into out/ (same relative paths); returns the stats."""
-  text_dir, out = pathlib.Path(text_dir), pathlib.Path(out)
-  files = list_text_files(text_dir)
-  if out.resolve().is_relative_to(text_dir.resolve()):
-    raise DataError(f"--out={str(out)!r} must lie outside --text_dir={str(text_dir)!r} "
-                    "(a second run would read its own output)")
-  eval_texts = read_eval_texts(eval_dir) if eval_dir else []
-  cleaner = Cleaner(cfg, eval_texts, workers)
-  try:
-    for f in files:
-      rel = f.relative_to(text_dir).as_posix()
-      n = atomic_write_lines(out / rel, cleaner.clean_lines(
-          rel, _decode_lines(f, cfg.strict_utf8, cleaner.stats["invalid_utf8"])))
-      s = cleaner.stats["sources"][rel]
-      if s["input"]["lines"] == 0:
-        cleaner.stats.setdefault("empty_files", []).append(rel)
-      if log:
-        log(f"{rel}: {s['input']['lines']} -> {n} lines")
-  finally:
-    cleaner.close()
-  stats = cleaner.stats
-  stats["eval_lines"] = cleaner.eval_lines
-  stats["steps"] = list(STEPS)
-  stats["totals"] = totals(stats)
-  if stats["totals"]["input"]["lines"] == 0:
-    raise DataError(f"no non-empty lines in the *.txt files under {str(text_dir)!r}")
-  stats["config"] = {"langid": cfg.langid, "keep_langs": list(cfg.keep_langs),
-                     "near_dup": cfg.near_dup, "quality": dataclasses.asdict(cfg.quality),
-                     "eval_dir": str(eval_dir or "")}
-  atomic_write_text(out / STATS_FILE, json.dumps(stats, ensure_ascii=False, indent=1,
-                                                 sort_keys=True))
-  return stats
-
-
-def after_steps(src: dict) -> dict[str, dict[str, int]]:
-  """Lines/characters left after each step, for one source's statistics."""
-  lines, chars = src["input"]["lines"], src["input"]["chars"]
-  left = {"input": {"lines": lines, "chars": chars}}
-  for step in STEPS[1:]:
-    for reason, r in src["removed"].items():
-      if step_of(reason) == step:
-        lines -= r["lines"]
-        chars -= r["chars"]
-    if step == "normalize":
-      chars -= src["normalized_chars"]
-      # removed lines count their normalised length; add back the normalisation delta of
-      # lines removed later so that the running total ends at the output size exactly.
-    left[step] = {"lines": lines, "chars": chars}
-  return left
-
-
-def totals(stats: dict) -> dict:
-  tot = {"input": {"lines": 0, "chars": 0}, "output": {"lines": 0, "chars": 0}, "removed": {}}
-  for s in stats["sources"].values():
-    for k in ("input", "output"):
-      for m in ("lines", "chars"):
-        tot[k][m] += s[k][m]
-    for reason, r in s["removed"].items():
-      t = tot["removed"].setdefault(reason, {"lines": 0, "chars": 0})
-      t["lines"] += r["lines"]
-      t["chars"] += r["chars"]
-  return tot
-
-
-def main(argv: Sequence[str]) -> None:
+def main(argv):
   del argv
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  F = flags.FLAGS
-  cfg = CleanConfig(langid=F.langid, near_dup=F.near_dup, strict_utf8=F.strict_utf8)
-  eval_dir = F.eval_dir
+  cfg = cleaning.CleanConfig(langid=_LANGID.value, near_dup=_NEAR_DUP.value,
+                             strict_utf8=_STRICT_UTF8.value)
+  eval_dir = _EVAL_DIR.value
   if eval_dir == "auto":
-    eval_dir = DEFAULT_EVAL_DIR if os.path.isdir(DEFAULT_EVAL_DIR) else ""
+    found = paths.eval_dir()
+    eval_dir = str(found) if found is not None and found.is_dir() else ""
     if not eval_dir:
-      print(f"warning: {DEFAULT_EVAL_DIR} not found: no eval-overlap check (give --eval_dir)",
+      print("warning: no evaluation sets found ($LLMJAX_EVAL_DIR): no eval-overlap check",
             file=sys.stderr)
-  stats = run(F.text_dir, F.out, cfg, eval_dir or None, F.workers,
-              log=lambda m: print(m, file=sys.stderr))
+  stats = cleaning.run(_TEXT_DIR.value, _OUT.value, cfg, eval_dir or None, _WORKERS.value,
+                       log=lambda m: print(m, file=sys.stderr))
   t = stats["totals"]
   if stats.get("empty_files"):
     print(f"warning: {len(stats['empty_files'])} input files hold no text: "
@@ -409,16 +54,5 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-  from absl import app, flags  # pylint: disable=g-import-not-at-top
-  from llmjax.errors import exit_on_error  # pylint: disable=g-import-not-at-top
-  flags.DEFINE_string("text_dir", None, "folder of *.txt files (one document per line)")
-  flags.DEFINE_string("out", None, "output folder for the cleaned *.txt and clean_stats.json")
-  flags.DEFINE_string("eval_dir", "auto",
-                      "evaluation text that must not enter training ('' to skip; auto: "
-                      f"{DEFAULT_EVAL_DIR} when it exists, else a warning)")
-  flags.DEFINE_bool("langid", True, "drop lines that are not Tatar")
-  flags.DEFINE_bool("near_dup", True, "MinHash/LSH near-duplicate removal")
-  flags.DEFINE_bool("strict_utf8", False, "fail on non-UTF-8 lines instead of skipping them")
-  flags.DEFINE_integer("workers", 1, "processes for the per-line steps")
   flags.mark_flags_as_required(["text_dir", "out"])
-  app.run(exit_on_error(main))
+  errors.run(main)

@@ -5,11 +5,12 @@ Two layers, both built here (no model download is possible on the development ma
    languages (Kazakh қ ұ і, Ukrainian ї є);
 2. a naive-Bayes classifier over character 1-3-grams. Its statistics (log-probabilities of
    the most frequent n-grams per language -- numbers, not text) live in langid_model.json,
-   derived from the training halves (by text hash) of ../shared/data/tatar/train and
-   ../shared/data/other_languages; the other halves plus the Tatar eval sets measure it:
+   derived from the training halves (by text hash) of the development data's labelled mix
+   (Tatar training text; Russian, Bashkir, English NTREX; llmjax.paths.labelled_mix_dir());
+   the other halves plus the Tatar eval sets measure it:
 
-  python -m llmjax.corpus.langid --train   # rebuilds langid_model.json
-  python -m llmjax.corpus.langid           # precision / recall table on the held-out mix
+  python -m llmjax.corpus.langid_eval --train   # rebuilds langid_model.json
+  python -m llmjax.corpus.langid_eval           # precision / recall on the held-out mix
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from llmjax.data.text import doc_hash_fraction
+from llmjax.corpus.normalize import normalize_line
+from llmjax.corpus.text import doc_hash_fraction
 from llmjax.errors import DataError
+from llmjax.paths import atomic_write_text
 
 LANGS = ("tat", "rus", "bak", "eng")  # the classes the n-gram model scores
 OTHER = "other"
 MODEL_PATH = pathlib.Path(__file__).with_name("langid_model.json")
-SHARED = pathlib.Path(__file__).resolve().parents[3] / "shared" / "data"  # beside the repo
 TRAIN_FRACTION = 0.5  # documents with hash fraction < this train the model; the rest test it
 TOP_NGRAMS = 1500  # per language and n-gram order kept in the model file
 ORDERS = (1, 2, 3)
@@ -50,7 +52,7 @@ _BASHKIR_SET = set(BASHKIR_ONLY)
 _OTHER_CYR_SET = set(OTHER_CYRILLIC)
 
 
-def labelled_files(root: os.PathLike | str = SHARED) -> dict[str, list[pathlib.Path]]:
+def labelled_files(root: os.PathLike | str) -> dict[str, list[pathlib.Path]]:
   """The labelled mix: Tatar train and eval text, Russian / Bashkir / English NTREX."""
   root = pathlib.Path(root)
   other = root / "other_languages"
@@ -64,11 +66,11 @@ def labelled_files(root: os.PathLike | str = SHARED) -> dict[str, list[pathlib.P
 
 
 def _read(paths: Iterable[pathlib.Path]) -> list[str]:
-  from llmjax.corpus.normalize import normalize_line  # pylint: disable=g-import-not-at-top
   out = []
   for p in paths:
     if not p.is_file():
-      raise DataError(f"labelled file {str(p)!r} does not exist (needs ../shared/data)")
+      raise DataError(f"labelled file {str(p)!r} does not exist (the labelled mix is "
+                      "development data: give --mix_dir)")
     with open(p, encoding="utf-8") as f:
       out.extend(n for n in (normalize_line(line) for line in f) if n)
   return out
@@ -129,7 +131,6 @@ class LangId:
     return cls(logp, floor)
 
   def save(self, path: os.PathLike | str = MODEL_PATH) -> None:
-    from llmjax.corpus.fileio import atomic_write_text  # pylint: disable=g-import-not-at-top
     atomic_write_text(path, json.dumps({"langs": LANGS, "floor": self.floor, "logp": self.logp},
                                        ensure_ascii=False, sort_keys=True, separators=(",", ":")))
 
@@ -231,7 +232,7 @@ def _n_words(text: str) -> int:
   return len(_WORD.findall(text))
 
 
-def evaluate(model: LangId, root: os.PathLike | str = SHARED,
+def evaluate(model: LangId, root: os.PathLike | str,
              min_words: Sequence[int] = (1, 5), tatar: tuple[str, ...] = ("tat", "tat_latn")
              ) -> list[dict]:
   """Tatar precision / recall on the held-out halves (+ FLORES dev), per min. word count.
@@ -261,7 +262,7 @@ def evaluate(model: LangId, root: os.PathLike | str = SHARED,
   return rows
 
 
-def train_default(root: os.PathLike | str = SHARED) -> LangId:
+def train_default(root: os.PathLike | str) -> LangId:
   files = labelled_files(root)
   return LangId.train({lang: split_half(_read(files[lang]), train=True) for lang in LANGS})
 
@@ -274,26 +275,3 @@ def format_table(rows: Sequence[dict]) -> str:
                  f"({r['n_rus']}/{r['n_bak']}/{r['n_eng']}) | {r['precision']:.4f} | "
                  f"{r['recall']:.4f} | {r['fp_rus']}/{r['fp_bak']}/{r['fp_eng']} | {r['fn']} |")
   return "\n".join(lines)
-
-
-def main(argv: Sequence[str]) -> None:
-  del argv
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  root = flags.FLAGS.shared_dir
-  if flags.FLAGS.train:
-    model = train_default(root)
-    model.save()
-    print(f"wrote {MODEL_PATH} ({len(model.logp)} n-grams)")
-  model = LangId.load()
-  for name, tatar in (("Tatar in any script", ("tat", "tat_latn")),
-                      ("Cyrillic Tatar only (what clean keeps)", ("tat",))):
-    print(f"{name}:")
-    print(format_table(evaluate(model, root, tatar=tatar)))
-
-
-if __name__ == "__main__":
-  from absl import app, flags  # pylint: disable=g-import-not-at-top
-  from llmjax.errors import exit_on_error  # pylint: disable=g-import-not-at-top
-  flags.DEFINE_bool("train", False, "rebuild langid_model.json from the training halves")
-  flags.DEFINE_string("shared_dir", str(SHARED), "folder holding tatar/ and other_languages/")
-  app.run(exit_on_error(main))

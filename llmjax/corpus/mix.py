@@ -8,21 +8,23 @@ Entries look like `text:/data/tt`, `leipzig:tat_news_2015_1M:2`, `tfds:wikipedia
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import pathlib
-from typing import Sequence
+from typing import Callable, Sequence
 
+from llmjax import paths
 from llmjax.config import parse_sources
-from llmjax.data.text import doc_hash_fraction, list_text_files, read_documents
+from llmjax.corpus import sources
+from llmjax.corpus.text import doc_hash_fraction, list_text_files, read_documents
 from llmjax.errors import DataError
 
 
 def _tfds_documents(name: str) -> list[str]:
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top  (heavy, optional)
   if name.startswith("leipzig_tatar"):
-    from llmjax.corpus import tfds_leipzig  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+    from llmjax.corpus import tfds_leipzig  # noqa: F401  pylint: disable=g-import-not-at-top  (registers the builder)
   try:
-    ds = tfds.data_source(name, split="train", data_dir=os.environ.get("TFDS_DATA_DIR"))
+    ds = tfds.data_source(name, split="train")  # data_dir: $TFDS_DATA_DIR or ~/tensorflow_datasets
   except Exception as e:  # tfds raises many types for a dataset that is not prepared
     raise DataError(f"cannot open TFDS dataset {name!r} (prepare it as array_record first; "
                     f"see README 'Corpus'): {e}") from e
@@ -47,7 +49,6 @@ def weighted(docs: Sequence[str], weight: float, salt: str) -> list[str]:
 def read_sources(spec: str, leipzig_cache: str | None = None
                  ) -> tuple[list[pathlib.Path], list[str]]:
   """(files whose change must invalidate caches, documents) of all sources, mixed in order."""
-  from llmjax.corpus import sources  # pylint: disable=g-import-not-at-top
   files: list[pathlib.Path] = []
   docs: list[str] = []
   for kind, target, weight in parse_sources(spec):
@@ -55,9 +56,7 @@ def read_sources(spec: str, leipzig_cache: str | None = None
       src_files = list_text_files(target)
       src_docs = read_documents(src_files)
     elif kind == "leipzig":
-      folder = sources.fetch_leipzig(
-          target, leipzig_cache or os.environ.get("LLMJAX_LEIPZIG_CACHE", sources.DEFAULT_CACHE),
-          base_url=os.environ.get("LLMJAX_LEIPZIG_URL", sources.LEIPZIG_URL))  # or a mirror
+      folder = sources.fetch_leipzig(target, leipzig_cache)
       src_files = [folder / "sentences.txt"]
       src_docs = read_documents(src_files)
     else:
@@ -67,3 +66,34 @@ def read_sources(spec: str, leipzig_cache: str | None = None
   if not docs:
     raise DataError(f"data.sources={spec!r} gives no documents")
   return files, docs
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingText:
+  files: list[pathlib.Path]  # files whose change must invalidate caches
+  docs: list[str]
+  description: str  # where the text came from, in words
+
+
+NO_TEXT = ("no training text: set --config.data.text_dir=DIR, the env var LLMJAX_TEXT_DIR, "
+           "or --config.data.sources=leipzig:NAME (e.g. leipzig:tat_mixed_2015_1M)")
+
+
+def training_text(text_dir: str, sources_spec: str,
+                  log: Callable[[str], None] = lambda msg: None) -> TrainingText:
+  """The documents to train on: data.sources, else data.text_dir, else $LLMJAX_TEXT_DIR,
+  else the development corpus (said in one line), else a DataError naming the options."""
+  if sources_spec:
+    files, docs = read_sources(sources_spec)
+    return TrainingText(files, docs, f"data.sources={sources_spec}")
+  folder, how = text_dir, "data.text_dir"
+  if not folder and paths.env_text_dir():
+    folder, how = paths.env_text_dir(), "LLMJAX_TEXT_DIR"
+  if not folder:
+    dev = paths.dev_train_dir()
+    if dev is None:
+      raise DataError(NO_TEXT)
+    folder, how = str(dev), "the development corpus"
+    log(f"no text given: training on the development corpus {folder}")
+  files = list_text_files(folder)
+  return TrainingText(files, read_documents(files), f"{folder} ({how})")

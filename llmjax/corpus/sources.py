@@ -1,11 +1,10 @@
 """Leipzig Wortschatz corpora: download (resume, retries, cache, manifest), validate, extract.
 
-  python -m llmjax.corpus.sources --name=tat_news_2015_1M --cache_dir=~/.cache/llmjax/leipzig
+`python -m llmjax.corpus.download --name=tat_news_2015_1M` fetches one and prints the folder
+holding `sentences.txt` (one sentence per line), ready for `--config.data.text_dir` or the
+`leipzig:<name>` entry of `data.sources`.
 
-prints the folder holding `<name>/sentences.txt` (one sentence per line), ready for
-`--config.data.text_dir` or the `leipzig:<name>` entry of `data.sources`.
-
-Archives live at LEIPZIG_URL; each holds `<name>/<name>-sentences.txt` with lines
+Archives live at llmjax.paths.leipzig_url() ($LLMJAX_LEIPZIG_URL or Leipzig's server); each holds `<name>/<name>-sentences.txt` with lines
 `<id>\\t<sentence>`. The first download records size and sha256 in `<cache>/manifest.json`;
 later runs check the cached archive against it, so a corrupted or swapped file is an error.
 """
@@ -27,11 +26,10 @@ import urllib.request
 import zlib
 from typing import Callable, Iterator
 
-from llmjax.corpus.fileio import atomic_write_lines, atomic_write_text
+from llmjax import paths
 from llmjax.errors import DataError
+from llmjax.paths import atomic_write_lines, atomic_write_text
 
-LEIPZIG_URL = "https://downloads.wortschatz-leipzig.de/corpora/{name}.tar.gz"
-DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "llmjax", "leipzig")
 MANIFEST = "manifest.json"
 _NAME = re.compile(r"^[a-z]{3}[a-z0-9_\-]*_\d{4}_(10K|30K|100K|300K|1M|3M|10M)$")
 _FATAL_HTTP = (400, 401, 403, 404, 410)  # retrying cannot help
@@ -182,12 +180,15 @@ def iter_sentences(path: os.PathLike | str, name: str) -> Iterator[str]:
         yield sentence.strip()
 
 
-def fetch_leipzig(name: str, cache_dir: os.PathLike | str = DEFAULT_CACHE, *,
-                  base_url: str = LEIPZIG_URL, progress: bool = True,
+def fetch_leipzig(name: str, cache_dir: os.PathLike | str | None = None, *,
+                  base_url: str | None = None, progress: bool = True,
                   **download_kw) -> pathlib.Path:
-  """Downloads (or reuses) and extracts one corpus; returns the folder with sentences.txt."""
+  """Downloads (or reuses) and extracts one corpus; returns the folder with sentences.txt.
+
+  cache_dir / base_url default to llmjax.paths.leipzig_cache() / leipzig_url()."""
   check_name(name)
-  cache = pathlib.Path(cache_dir).expanduser()
+  cache = pathlib.Path(cache_dir or paths.leipzig_cache()).expanduser()
+  base_url = base_url or paths.leipzig_url()
   archive = cache / f"{name}.tar.gz"
   manifest = _load_manifest(cache)
   if not archive.is_file():
@@ -210,21 +211,3 @@ def fetch_leipzig(name: str, cache_dir: os.PathLike | str = DEFAULT_CACHE, *,
       raise DataError(f"{str(archive)!r} holds no sentences")
     atomic_write_text(stamp, digest)
   return out.parent
-
-
-def main(argv) -> None:
-  del argv
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  F = flags.FLAGS
-  print(fetch_leipzig(F.name, F.cache_dir, base_url=F.base_url, timeout=F.timeout))
-
-
-if __name__ == "__main__":
-  from absl import app, flags  # pylint: disable=g-import-not-at-top
-  from llmjax.errors import exit_on_error  # pylint: disable=g-import-not-at-top
-  flags.DEFINE_string("name", None, "corpus name, e.g. tat_news_2015_1M")
-  flags.DEFINE_string("cache_dir", DEFAULT_CACHE, "where archives and extracted text live")
-  flags.DEFINE_string("base_url", LEIPZIG_URL, "URL template with {name}")
-  flags.DEFINE_float("timeout", 30.0, "seconds without data before a retry")
-  flags.mark_flag_as_required("name")
-  app.run(exit_on_error(main))

@@ -8,12 +8,10 @@
   ds[0]["text"]  # bytes of the first sentence; grain.MapDataset.source(ds) reads it
 
 Downloads go through llmjax.corpus.sources (resume, retries, manifest) into
-`LEIPZIG_CACHE` (env LLMJAX_LEIPZIG_CACHE, default ~/.cache/llmjax/leipzig).
+llmjax.paths.leipzig_cache() (env LLMJAX_LEIPZIG_CACHE, default ~/.cache/llmjax/leipzig).
 """
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -31,7 +29,7 @@ class LeipzigTatar(tfds.core.GeneratorBasedBuilder):
   RELEASE_NOTES = {"1.0.0": "Sentences of the Leipzig Wortschatz tat_* corpora."}
   BUILDER_CONFIGS = [tfds.core.BuilderConfig(name=n, description=f"Leipzig {n}")
                      for n in CORPORA]
-  base_url = sources.LEIPZIG_URL  # tests point this at a local server
+  base_url = ""  # "" = llmjax.paths.leipzig_url(); tests point this at a local server
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
@@ -42,8 +40,7 @@ class LeipzigTatar(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager):
     del dl_manager  # our downloader resumes and checks a manifest
-    cache = os.environ.get("LLMJAX_LEIPZIG_CACHE", sources.DEFAULT_CACHE)
-    folder = sources.fetch_leipzig(self.builder_config.name, cache, base_url=self.base_url,
+    folder = sources.fetch_leipzig(self.builder_config.name, base_url=self.base_url or None,
                                    progress=False)
     return {"train": self._generate_examples(folder / "sentences.txt")}
 

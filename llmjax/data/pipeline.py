@@ -1,25 +1,33 @@
-"""From a text folder to packed train / validation rows and batch iterators."""
+"""From text to packed train / validation rows and batch iterators.
+
+prepare_data: the training text (llmjax.corpus.mix.training_text) is split into training and
+validation documents by a hash of each document; the tokenizer is trained on the training
+split only (or reused: the workdir's tokenizer.model, or data.tokenizer_path); both splits
+are tokenised into memory-mapped token shards in workdir/data_cache (llmjax.tokenizer.shards,
+reused while text and tokenizer are unchanged) and packed into rows with segment ids.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 import pathlib
-import tempfile
-from typing import Any, Iterator, Sequence
+import time
+from typing import Any, Callable, Iterator, Sequence
 
 import grain
 import numpy as np
 
 from llmjax.config import DataConfig
-from llmjax.data.packing import FIELDS, PackedRows, pack_documents, tokenize_documents
-from llmjax.data.text import TEXT_DIR_HINT, list_text_files, read_documents, split_documents
+from llmjax.corpus.mix import training_text
+from llmjax.corpus.text import corpus_sha256, split_documents
+from llmjax.data.packing import FIELDS, PackedRows, pack_documents
 from llmjax.errors import DataError
-from llmjax.tokenizer import Tokenizer, load_or_train_tokenizer
+from llmjax.tokenizer import shards
+from llmjax.tokenizer.spm import (TOKENIZER_FILENAME, Tokenizer, TokenizerSpec, load_checked,
+                                  load_or_train)
 
-CACHE_VERSION = 1  # bump when packing changes, to invalidate old caches
+Log = Callable[[str], None]
 
 
 @dataclasses.dataclass
@@ -28,13 +36,13 @@ class PreparedData:
   train: PackedRows
   val: PackedRows
   stats: dict[str, Any]
+  source: str  # where the text came from, in words
 
 
-def _cap_validation(val_docs: Sequence[str], token_docs: list[np.ndarray],
-                    budget: int) -> int:
+def _cap_validation(token_docs: Sequence[np.ndarray], budget: int) -> int:
   """How many leading val docs to keep: about `budget` target tokens."""
   if budget <= 0:
-    return len(val_docs)
+    return len(token_docs)
   total = 0
   for i, toks in enumerate(token_docs):
     if total >= budget:
@@ -43,93 +51,55 @@ def _cap_validation(val_docs: Sequence[str], token_docs: list[np.ndarray],
   return len(token_docs)
 
 
-def _pack(docs: Sequence[str], token_docs: list[np.ndarray], seq_len: int) -> PackedRows:
+def _pack(docs: Sequence[str], token_docs: Sequence[np.ndarray], seq_len: int) -> PackedRows:
   return pack_documents(token_docs, seq_len, num_chars=sum(len(d) for d in docs),
                         num_bytes=sum(len(d.encode("utf-8")) for d in docs))
 
 
-def _cache_key(files: Sequence[pathlib.Path], tok: Tokenizer, data_cfg: DataConfig) -> str:
-  """Changes whenever the text files, tokenizer or packing settings change."""
-  meta = {
-      "version": CACHE_VERSION,
-      "files": [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files],
-      "tokenizer": tok.sha256,
-      "seq_len": data_cfg.seq_len,
-      "val_fraction": data_cfg.val_fraction,
-      "max_val_rows": data_cfg.max_val_rows,
-  }
-  if data_cfg.sources:  # weights and TFDS sources are not visible in `files`
-    meta["sources"] = data_cfg.sources
-  return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
+def load_tokenizer(data_cfg: DataConfig, vocab_size: int, workdir: pathlib.Path,
+                   train_docs: Sequence[str], log: Log) -> Tokenizer:
+  """data.tokenizer_path if set; else the workdir's tokenizer.model, trained on first use."""
+  if data_cfg.tokenizer_path:
+    return load_checked(data_cfg.tokenizer_path, vocab_size)
+  spec = TokenizerSpec(vocab_size, data_cfg.tokenizer_model_type,
+                       data_cfg.tokenizer_max_sentences, data_cfg.shuffle_seed)
+  tok, _ = load_or_train(workdir / TOKENIZER_FILENAME, train_docs, spec, keep_existing=True,
+                         log=log)
+  return tok
 
 
-def _save_cache(path: pathlib.Path, train: PackedRows, val: PackedRows) -> None:
-  arrays = {}
-  for name, rows in (("train", train), ("val", val)):
-    for f in dataclasses.fields(PackedRows):
-      arrays[f"{name}.{f.name}"] = np.asarray(getattr(rows, f.name))
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-  try:
-    with os.fdopen(fd, "wb") as f:
-      np.savez(f, **arrays)
-    os.replace(tmp, path)  # atomic: a crash never leaves a partial cache
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
-  for old in path.parent.glob("packed-*.npz"):  # stale caches of changed inputs
-    if old != path:
-      old.unlink(missing_ok=True)
-
-
-def _load_cache(path: pathlib.Path) -> tuple[PackedRows, PackedRows] | None:
-  try:
-    with np.load(path) as z:
-      out = []
-      for name in ("train", "val"):
-        kw = {f.name: z[f"{name}.{f.name}"] for f in dataclasses.fields(PackedRows)}
-        for k in ("num_docs", "num_chars", "num_bytes", "num_tokens"):
-          kw[k] = int(kw[k])
-        out.append(PackedRows(**kw))
-      return out[0], out[1]
-  except (OSError, KeyError, ValueError):
-    return None  # unreadable cache: rebuild
+def _tokens(docs: Sequence[str], tok: Tokenizer, cache: pathlib.Path, what: str,
+            log: Log) -> list[np.ndarray]:
+  """Each doc as int32 [bos] + ids + [eos], through the token-shard cache."""
+  start = time.perf_counter()
+  workers = min(os.cpu_count() or 1, max(1, len(docs) // 100_000))
+  token_shards, reused = shards.load_or_build(cache, docs, tok, corpus_sha256=corpus_sha256(docs),
+                                              num_workers=workers)
+  if not reused:
+    log(f"tokenised the {what} split: {len(docs):,} documents, {token_shards.num_tokens:,} "
+        f"tokens in {time.perf_counter() - start:.1f}s")
+  return token_shards.documents()
 
 
 def prepare_data(data_cfg: DataConfig, vocab_size: int, workdir: str | os.PathLike,
-                 *, use_cache: bool = True) -> PreparedData:
+                 *, log: Log = lambda msg: None) -> PreparedData:
   """Reads, splits, tokenizes (tokenizer trained on the train split only) and packs."""
   workdir = pathlib.Path(workdir)
-  if data_cfg.sources:  # weighted mix of text / Leipzig / TFDS sources instead of text_dir
-    from llmjax.corpus.mix import read_sources  # pylint: disable=g-import-not-at-top
-    files, docs = read_sources(data_cfg.sources)
-  else:
-    if not data_cfg.text_dir:
-      raise DataError(f"data.text_dir is empty: {TEXT_DIR_HINT}")
-    files = list_text_files(data_cfg.text_dir)
-    docs = read_documents(files)
-  train_docs, val_docs = split_documents(docs, data_cfg.val_fraction)
+  text = training_text(data_cfg.text_dir, data_cfg.sources, log)
+  train_docs, val_docs = split_documents(text.docs, data_cfg.val_fraction)
   if not train_docs or not val_docs:
     raise DataError(
-        f"{len(docs)} documents in {data_cfg.text_dir!r} give {len(train_docs)} train and "
+        f"{len(text.docs)} documents in {text.description} give {len(train_docs)} train and "
         f"{len(val_docs)} validation documents at data.val_fraction="
         f"{data_cfg.val_fraction}: add text or change --config.data.val_fraction")
-  tok = load_or_train_tokenizer(data_cfg, vocab_size, workdir, train_docs)
-
-  cache = workdir / "data_cache" / f"packed-{_cache_key(files, tok, data_cfg)}.npz"
-  loaded = _load_cache(cache) if use_cache and cache.is_file() else None
-  if loaded is not None:
-    train, val = loaded
-  else:
-    train = _pack(train_docs, tokenize_documents(tok, train_docs), data_cfg.seq_len)
-    val_tokens = tokenize_documents(tok, val_docs)
-    n_val = _cap_validation(val_docs, val_tokens,
-                            data_cfg.max_val_rows * data_cfg.seq_len)
-    val = _pack(val_docs[:n_val], val_tokens[:n_val], data_cfg.seq_len)
-    if use_cache:
-      _save_cache(cache, train, val)
-  return PreparedData(tokenizer=tok, train=train, val=val,
-                      stats=_stats(train, val, len(val_docs), len(files), tok))
+  tok = load_tokenizer(data_cfg, vocab_size, workdir, train_docs, log)
+  cache = workdir / "data_cache"
+  train = _pack(train_docs, _tokens(train_docs, tok, cache, "training", log), data_cfg.seq_len)
+  val_tokens = _tokens(val_docs, tok, cache, "validation", log)
+  n_val = _cap_validation(val_tokens, data_cfg.max_val_rows * data_cfg.seq_len)
+  val = _pack(val_docs[:n_val], val_tokens[:n_val], data_cfg.seq_len)
+  return PreparedData(tokenizer=tok, train=train, val=val, source=text.description,
+                      stats=_stats(train, val, len(val_docs), len(text.files), tok))
 
 
 def _stats(train: PackedRows, val: PackedRows, val_docs_total: int, num_files: int,

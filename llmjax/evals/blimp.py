@@ -8,16 +8,18 @@ import collections
 import pathlib
 from collections.abc import Sequence
 
+from llmjax import paths
 from llmjax.errors import DataError
-from llmjax.evals.common import SHARED_EVAL, read_jsonl, sample
+from llmjax.evals.common import read_jsonl, sample
 from llmjax.evals.loglik import LoglikFn, Request
 
-DEFAULT_PATH = SHARED_EVAL / "tatblimp" / "test.jsonl"
+RELATIVE = "tatblimp/test.jsonl"  # under the evaluation folder (llmjax.paths)
 PUBLISHED = {"Goldfish-125M": 0.974, "mGPT-1.3B": 0.736}
 
 
-def load_pairs(path: str | pathlib.Path = DEFAULT_PATH, limit: int = 0,
+def load_pairs(path: str | pathlib.Path | None = None, limit: int = 0,
                seed: int = 0) -> list[dict]:
+  path = path or paths.require_eval(RELATIVE)
   pairs = read_jsonl(path)
   for i, p in enumerate(pairs):
     if not (isinstance(p.get("good"), str) and isinstance(p.get("bad"), str)):

@@ -9,9 +9,7 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from llmjax.errors import DataError
-from llmjax.tokenizer.spm import _atomic_write  # the project's one temp-file-and-rename
 
-SHARED_EVAL = pathlib.Path("../shared/data/tatar/eval")  # relative to the repo root
 T = TypeVar("T")
 
 
@@ -44,8 +42,3 @@ def sample(items: Sequence[T], n: int, seed: int = 0) -> list[T]:
 def argmax(values: Sequence[float]) -> int:
   """Index of the largest value; the first one on ties (deterministic)."""
   return max(range(len(values)), key=lambda i: (values[i], -i))
-
-
-def write_text(path: str | pathlib.Path, text: str) -> None:
-  """Writes UTF-8 text atomically (a crash leaves the old file or none, never half)."""
-  _atomic_write(pathlib.Path(path), text.encode("utf-8"))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,6 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from llmjax.errors import ConfigError
+from llmjax.model import decode
+from llmjax.training.restore import Restored
+from llmjax.training.sharded import ShardedModel
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,17 +64,15 @@ def _bucket(n: int, limit: int, smallest: int = 16) -> int:
 
 
 class ModelScorer:
-  """Scores Requests with a Trainer's model and parameters (as loaded by inference.load or
-  held by the training loop). Callable as a LoglikFn."""
+  """Scores Requests with a placed model and parameters (a restored checkpoint, or the
+  training loop's current state). Callable as a LoglikFn."""
 
-  def __init__(self, trainer, params: Any, tokenizer, batch_size: int = 32):
-    shards = math.prod(n for axis, n in trainer.mesh.shape.items() if axis != "tensor")
-    self.trainer, self.params, self.tok = trainer, params, tokenizer
+  def __init__(self, model: ShardedModel, params: Any, tokenizer, batch_size: int = 32):
+    shards = model.batch_shards
+    self.model, self.params, self.tok = model, params, tokenizer
     self.batch_size = max(shards, -(-batch_size // shards) * shards)  # a multiple of shards
-    self.max_len = trainer.cfg.model.max_seq_len
-    model = trainer.model
-    self._row_scores = jax.jit(functools.partial(_row_scores, model))
-    self._argmax = jax.jit(functools.partial(_argmax, model))
+    self.max_len = model.model_cfg.max_seq_len
+    self._row_scores = jax.jit(functools.partial(_row_scores, model.model))
 
   def fits(self, text: str) -> bool:
     """Whether `text` can be scored whole (from BOS, with EOS) in the model's context."""
@@ -111,8 +111,8 @@ class ModelScorer:
     encoded = [self._encode(r) for r in requests]
     out: list[Score | None] = [None] * len(requests)
     for idx, inputs, targets, mask in self._batches(encoded):
-      batch = self.trainer.put_batch({"inputs": inputs, "targets": targets, "mask": mask})
-      with self.trainer.context():
+      batch = self.model.put_batch({"inputs": inputs, "targets": targets, "mask": mask})
+      with self.model.context():
         lp_B, greedy_B = self._row_scores(self.params, batch)
       lp_B, greedy_B = np.asarray(lp_B), np.asarray(greedy_B)
       for r, i in enumerate(idx):
@@ -122,32 +122,14 @@ class ModelScorer:
 
   def greedy(self, prompts: Sequence[str], max_new_tokens: int = 12,
              stop: str = "\n") -> list[str]:
-    """Greedy continuations of many prompts in one batch per bucket (no KV cache: a full
-    forward per new token over a fixed buffer, so one compilation serves every step)."""
-    results = []
+    """Greedy continuations of many prompts (the KV-cached decoder, a batch at a time);
+    prompts too long for the context keep their last tokens."""
+    out = []
     for start in range(0, len(prompts), self.batch_size):
-      chunk = prompts[start:start + self.batch_size]
-      rows = [([self.tok.bos_id] + self.tok.encode(p))[-(self.max_len - max_new_tokens):]
-              for p in chunk]
-      T = _bucket(max(len(r) for r in rows) + max_new_tokens, self.max_len)
-      buf = np.zeros((self.batch_size, T), np.int32)
-      for r, ids in enumerate(rows):
-        buf[r, :len(ids)] = ids
-      new = [[] for _ in rows]
-      for k in range(max_new_tokens):
-        with self.trainer.context():
-          arg_BT = np.asarray(self._argmax(self.params, self.trainer.put_batch(
-              {"inputs": buf})["inputs"]))
-        for r, ids in enumerate(rows):
-          pos = len(ids) + k
-          nxt = int(arg_BT[r, pos - 1])
-          buf[r, pos] = nxt
-          new[r].append(nxt)
-      for ids in new:
-        if self.tok.eos_id in ids:
-          ids = ids[:ids.index(self.tok.eos_id)]
-        results.append(self.tok.decode(ids).split(stop)[0])
-    return results
+      out += decode.continue_text(self.params, self.model.model_cfg, self.tok,
+                                  prompts[start:start + self.batch_size],
+                                  max_new_tokens=max_new_tokens, stop=stop, truncate=True)
+    return out
 
 
 def _row_scores(model, params, batch: dict) -> tuple[jax.Array, jax.Array]:
@@ -161,11 +143,6 @@ def _row_scores(model, params, batch: dict) -> tuple[jax.Array, jax.Array]:
           jnp.all(hit_BT | (mask_BT == 0), axis=-1))
 
 
-def _argmax(model, params, inputs_BT: jax.Array) -> jax.Array:
-  logits_BTV, _ = model.apply({"params": params}, inputs_BT, deterministic=True)
-  return jnp.argmax(logits_BTV, axis=-1).astype(jnp.int32)
-
-
-def from_loaded(loaded, batch_size: int = 32) -> ModelScorer:
-  """A ModelScorer for an inference.Loaded checkpoint."""
-  return ModelScorer(loaded.trainer, loaded.params, loaded.tokenizer, batch_size)
+def from_restored(restored: Restored, batch_size: int = 32) -> ModelScorer:
+  """A ModelScorer for a restored checkpoint (llmjax.training.restore.load)."""
+  return ModelScorer(restored.model, restored.params, restored.tokenizer, batch_size)

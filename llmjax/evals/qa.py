@@ -31,6 +31,7 @@ import pathlib
 import re
 from collections.abc import Callable, Sequence
 
+from llmjax.corpus.text import list_text_files, read_lines
 from llmjax.errors import DataError
 from llmjax.evals.common import argmax, read_jsonl, sample
 from llmjax.evals.loglik import LoglikFn, Request
@@ -180,3 +181,45 @@ def score(loglik: LoglikFn, facts: Sequence[dict],
   if generate is not None and greedy_sample:
     result["greedy"] = greedy_answers(facts, generate, greedy_sample)
   return result
+
+
+# --- leak check ------------------------------------------------------------------------------
+
+
+def filled_prompts(fact: dict) -> list[tuple[str, str]]:
+  """(filled prompt, context before the blank) for every prompt of a fact."""
+  out = []
+  for p in fact["prompts"]:
+    form = p.get("fill", fact["candidates"])[fact["answer"]]
+    before, after = p["text"].split(BLANK)
+    out.append((before + form + after, before.strip()))
+  return out
+
+
+def _norm(s: str) -> str:
+  """Lower case, single spaces, no punctuation at the ends: a leak is a leak even when
+  the corpus sentence goes on after it or starts with a capital letter."""
+  return " ".join(s.lower().split()).strip(" .,;:!?—–-«»\"'")
+
+
+def leak_check(facts: Sequence[dict], train_dir: str | pathlib.Path) -> dict:
+  """Filled prompts (and prompt contexts) found verbatim in the training text; cited source
+  lines that do not exist. See `python -m llmjax.evals.leakcheck`."""
+  files = list_text_files(train_dir)
+  corpus = "\n".join(" ".join(line.lower().split())
+                     for path in files for line in read_lines(path))
+  line_counts = {p.name: sum(1 for _ in p.open(encoding="utf-8")) for p in files}
+  leaked, contexts, bad_sources = [], [], []
+  for f in facts:
+    for filled, before in filled_prompts(f):
+      if _norm(filled) in corpus:
+        leaked.append(filled)
+      if len(before) >= 12 and _norm(before) in corpus:
+        contexts.append(before)
+    for s in f.get("source", []):
+      if not 1 <= s["line"] <= line_counts.get(s["file"], 0):
+        bad_sources.append(f"{f['id']}: {s['file']}:{s['line']}")
+  return {"facts": len(facts), "prompts": sum(len(f["prompts"]) for f in facts),
+          "filled_prompts_in_training_text": len(leaked), "leaked": leaked,
+          "contexts_in_training_text": len(contexts), "contexts": contexts,
+          "bad_sources": bad_sources, "train_files": len(files)}

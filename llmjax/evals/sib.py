@@ -19,18 +19,19 @@ import pathlib
 import random
 from collections.abc import Sequence
 
+from llmjax import paths
 from llmjax.errors import DataError
-from llmjax.evals.common import SHARED_EVAL, argmax
+from llmjax.evals.common import argmax
 from llmjax.evals.loglik import LoglikFn, Request
 
-DEFAULT_DIR = SHARED_EVAL / "sib200"
+RELATIVE = "sib200"  # under the evaluation folder (llmjax.paths)
 LABELS = {"science/technology": "фән", "travel": "сәяхәт", "politics": "сәясәт",
           "sports": "спорт", "health": "сәламәтлек", "entertainment": "күңел ачу",
           "geography": "география"}
 
 
-def read_split(directory: str | pathlib.Path, split: str) -> list[dict]:
-  path = pathlib.Path(directory) / f"{split}.tsv"
+def read_split(directory: str | pathlib.Path | None, split: str) -> list[dict]:
+  path = pathlib.Path(directory or paths.require_eval(RELATIVE)) / f"{split}.tsv"
   if not path.is_file():
     raise DataError(f"SIB-200 file {str(path)!r} does not exist")
   with path.open(encoding="utf-8", newline="") as f:

@@ -1,11 +1,10 @@
-"""The evaluation suite: run any of the benchmarks on one loaded checkpoint.
+"""The evaluation suite: run any of the benchmarks on one restored checkpoint.
 
-  python -m llmjax.evaluate --workdir=runs/tatar_small --suite=all \
-      --output=reports/eval/trained.json
+  python -m llmjax.evaluate --workdir=runs/tatar_small --suite=all --output=runs/eval.json
 
-Benchmarks (names for --suite): bpc (FLORES dev bits/char, llmjax.scoring), tatblimp, qa
+Benchmarks (names for --suite): bpc (FLORES dev bits/char, llmjax.evals.bpc), tatblimp, qa
 (the paraphrase-consistency benchmark), sib (SIB-200 k-shot), tumlu (5-shot). The
-`fewshot` subset (QA sample + TatBLiMP sample + bits/char on a few FLORES lines) is what the
+`FewShotProbe` (QA sample + TatBLiMP sample + bits/char on a few FLORES lines) is what the
 training loop runs every train.fewshot_every steps.
 """
 
@@ -14,33 +13,35 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from llmjax import model as model_lib
-from llmjax.data import text
+from llmjax import paths
+from llmjax.corpus.text import read_lines
 from llmjax.errors import ConfigError
 from llmjax.evals import blimp, bpc, qa, sib, tumlu
-from llmjax.evals.common import SHARED_EVAL, sample
+from llmjax.evals.common import sample
 from llmjax.evals.loglik import ModelScorer
+from llmjax.training.loop import EvalContext
+from llmjax.training.restore import Restored
 
 ALL = ("bpc", "tatblimp", "qa", "sib", "tumlu")
-FLORES_DEV = SHARED_EVAL / "flores200" / "tat_Cyrl.dev"
 
 
 @dataclasses.dataclass(frozen=True)
 class SuiteOptions:
-  flores: str = str(FLORES_DEV)
-  tatblimp: str = str(blimp.DEFAULT_PATH)
+  """Benchmark files ('' = the evaluation folder's, llmjax.paths) and sample sizes."""
+  flores: str = ""
+  tatblimp: str = ""
   tatblimp_limit: int = 0  # 0 = all pairs
   qa_file: str = str(qa.DEFAULT_PATH)
   qa_greedy: int = 12  # facts whose question prompts are answered by greedy generation
   greedy_tokens: int = 10
-  sib_dir: str = str(sib.DEFAULT_DIR)
+  sib_dir: str = ""
   sib_k: int = 3
-  tumlu_dir: str = str(tumlu.DEFAULT_DIR)
+  tumlu_dir: str = ""
   tumlu_per_subject: int = 0  # 0 = every test question
   batch_size: int = 32
 
@@ -53,82 +54,76 @@ def parse_names(spec: str) -> list[str]:
   return names
 
 
-def describe_model(loaded) -> dict[str, Any]:
-  cfg = loaded.cfg
-  counts = model_lib.count_params(loaded.params)
-  return {"name": cfg.name, "step": loaded.step, "params": int(counts["total"]),
+def describe_model(restored: Restored) -> dict[str, Any]:
+  cfg = restored.cfg
+  counts = model_lib.count_params(restored.params)
+  return {"name": cfg.name, "step": restored.step, "params": int(counts["total"]),
           "d_model": cfg.model.d_model, "n_layers": cfg.model.n_layers,
           "n_heads": cfg.model.n_heads, "d_ff": cfg.model.d_ff,
           "vocab_size": cfg.model.vocab_size, "max_seq_len": cfg.model.max_seq_len,
           "seq_len": cfg.data.seq_len, "batch_size": cfg.data.batch_size,
           "total_steps": cfg.train.total_steps,
-          "tokens_seen": loaded.step * cfg.data.batch_size * cfg.data.seq_len,
+          "tokens_seen": restored.step * cfg.data.batch_size * cfg.data.seq_len,
           "text_dir": cfg.data.text_dir}
 
 
-def run(loaded, names: list[str], opts: SuiteOptions = SuiteOptions(),
-        file_scorer: Callable | None = None) -> dict[str, Any]:
-  """One result dict: the model description, then one entry per benchmark. `file_scorer`
-  is llmjax.evaluate.evaluate_file (passed in by that CLI, imported otherwise)."""
-  if file_scorer is None and "bpc" in names:
-    from llmjax.evaluate import evaluate_file as file_scorer
-  scorer = ModelScorer(loaded.trainer, loaded.params, loaded.tokenizer, opts.batch_size)
-  result: dict[str, Any] = {"model": describe_model(loaded), "seconds": {}}
+def run(restored: Restored, names: list[str], opts: SuiteOptions = SuiteOptions()
+        ) -> dict[str, Any]:
+  """One result dict: the model description, then one entry per benchmark."""
+  scorer = ModelScorer(restored.model, restored.params, restored.tokenizer, opts.batch_size)
+  result: dict[str, Any] = {"model": describe_model(restored), "seconds": {}}
   for name in names:
     start = time.perf_counter()
     if name == "bpc":
-      result["bpc"] = file_scorer(loaded, pathlib.Path(opts.flores))
+      flores = opts.flores or paths.require_eval(paths.FLORES_DEV)
+      result["bpc"] = bpc.score_file(restored, pathlib.Path(flores))
     elif name == "tatblimp":
-      result["tatblimp"] = blimp.score(scorer, blimp.load_pairs(opts.tatblimp,
+      result["tatblimp"] = blimp.score(scorer, blimp.load_pairs(opts.tatblimp or None,
                                                                 opts.tatblimp_limit))
     elif name == "qa":
       gen = lambda ps: scorer.greedy(ps, opts.greedy_tokens)
       result["qa"] = qa.score(scorer, qa.load(opts.qa_file), gen, opts.qa_greedy)
     elif name == "sib":
-      result["sib"] = sib.score(scorer, sib.read_split(opts.sib_dir, "train"),
-                                sib.read_split(opts.sib_dir, "test"), k=opts.sib_k)
+      result["sib"] = sib.score(scorer, sib.read_split(opts.sib_dir or None, "train"),
+                                sib.read_split(opts.sib_dir or None, "test"), k=opts.sib_k)
     elif name == "tumlu":
-      result["tumlu"] = tumlu.score(scorer, tumlu.read(opts.tumlu_dir),
+      result["tumlu"] = tumlu.score(scorer, tumlu.read(opts.tumlu_dir or None),
                                     per_subject=opts.tumlu_per_subject)
     result["seconds"][name] = round(time.perf_counter() - start, 1)
   return result
 
 
-@dataclasses.dataclass
 class FewShotProbe:
-  """The fast subset the training loop runs: fixed samples chosen once, scored with the
-  current parameters each time. Missing benchmark files just drop their part."""
+  """The fast subset the training loop runs (an Evaluator): fixed samples chosen once,
+  scored with the current parameters each time. Benchmarks whose files are missing (no
+  evaluation folder) drop their part; the QA sample ships with llmjax."""
 
-  qa_facts: list
-  blimp_pairs: list
-  flores_lines: list
+  def __init__(self, qa_facts: int = 24, blimp_pairs: int = 128, flores_lines: int = 64,
+               seed: int = 0):
+    self.qa_facts = sample(qa.load(), qa_facts, seed)
+    blimp_path = paths.eval_path(blimp.RELATIVE)
+    self.blimp_pairs = blimp.load_pairs(blimp_path, limit=blimp_pairs, seed=seed) \
+        if blimp_pairs and blimp_path.is_file() else []
+    flores_path = paths.eval_path(paths.FLORES_DEV)
+    self.flores_lines = sample(read_lines(flores_path), flores_lines, seed) \
+        if flores_lines and flores_path.is_file() else []
+    self._scorer: ModelScorer | None = None
 
-  @classmethod
-  def create(cls, qa_facts: int = 24, blimp_pairs: int = 128, flores_lines: int = 64,
-             seed: int = 0) -> FewShotProbe:
-    facts = sample(qa.load(), qa_facts, seed)
-    pairs = blimp.load_pairs(limit=blimp_pairs, seed=seed) if blimp.DEFAULT_PATH.is_file() \
-        else []
-    lines = sample(text.read_lines(FLORES_DEV), flores_lines, seed) \
-        if FLORES_DEV.is_file() else []
-    return cls(facts, pairs, lines)
-
-  _scorer: ModelScorer | None = None
-
-  def __call__(self, trainer, params, tokenizer, batch_size: int = 32) -> dict[str, float]:
-    if self._scorer is None or self._scorer.trainer is not trainer:
-      self._scorer = ModelScorer(trainer, params, tokenizer, batch_size)  # jit once
+  def __call__(self, ctx: EvalContext) -> dict[str, float]:
+    if self._scorer is None or self._scorer.model is not ctx.model:
+      self._scorer = ModelScorer(ctx.model, ctx.params, ctx.data.tokenizer)  # jit once
       fits = self._scorer.fits  # a short-context model skips what it cannot score whole
       self.blimp_pairs = [p for p in self.blimp_pairs if fits(p["good"]) and fits(p["bad"])]
       self.flores_lines = [line for line in self.flores_lines if fits(line)]
     scorer = self._scorer
-    scorer.params = params
+    scorer.params = ctx.params
     out: dict[str, float] = {}
     q = qa.score(scorer, self.qa_facts)["modes"]["per_char"]
     out.update({f"fewshot_qa_{k}": v for k, v in q.items()})
     if self.blimp_pairs:
       out["fewshot_tatblimp_accuracy"] = blimp.score(scorer, self.blimp_pairs)["accuracy"]
     if self.flores_lines:
-      out["fewshot_flores_bits_per_char"] = bpc.score(scorer, self.flores_lines)[
-          "bits_per_char"]
+      out["fewshot_flores_bits_per_char"] = bpc.score_lines(
+          ctx.model, ctx.params, ctx.data.tokenizer, self.flores_lines,
+          ctx.data.val.seq_len, ctx.batch_size)["bits_per_char"]
     return {k: float(np.float64(v)) for k, v in out.items()}

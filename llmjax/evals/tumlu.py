@@ -15,17 +15,18 @@ import collections
 import pathlib
 from collections.abc import Sequence
 
+from llmjax import paths
 from llmjax.errors import DataError
-from llmjax.evals.common import SHARED_EVAL, argmax, read_jsonl, sample
+from llmjax.evals.common import argmax, read_jsonl, sample
 from llmjax.evals.loglik import LoglikFn, Request
 
-DEFAULT_DIR = SHARED_EVAL / "tumlu"
+RELATIVE = "tumlu"  # under the evaluation folder (llmjax.paths)
 LETTERS = "ABCD"
 
 
-def read(directory: str | pathlib.Path = DEFAULT_DIR) -> dict[str, tuple[list, list]]:
+def read(directory: str | pathlib.Path | None = None) -> dict[str, tuple[list, list]]:
   """subject -> (dev questions, test questions), subjects with both only."""
-  directory = pathlib.Path(directory)
+  directory = pathlib.Path(directory or paths.require_eval(RELATIVE))
   if not (directory / "dev").is_dir() or not (directory / "test").is_dir():
     raise DataError(f"TUMLU folder {str(directory)!r} needs dev/ and test/")
   out = {}

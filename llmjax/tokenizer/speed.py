@@ -1,16 +1,14 @@
-"""Tokenisation speed: MB/s on one core, and time to shard 100 MB with N worker processes.
+"""Command: tokenisation speed, MB/s on one core and time to shard 100 MB with N processes.
 
   python -m llmjax.tokenizer.speed --tokenizer=runs/tok_sweep/unigram-8192.model \
-      --text_dir=../shared/data/tatar/train --workers=2 --target_mb=100
+      --text_dir=DIR --workers=2 --target_mb=100
 
 Prints one JSON object. MB are UTF-8 megabytes (10^6 bytes) of document text. The
 one-core figure is the median of --repeats passes of encode_batch with one thread over the
-training split; the sharding figure is llmjax.data.token_shards.write_token_shards
+training split; the sharding figure is llmjax.tokenizer.shards.write_token_shards
 (processes, .npy writes and all) on the training split repeated until it reaches
 --target_mb. Timings on a shared machine are noisy; the median is reported for that reason.
 """
-
-from __future__ import annotations
 
 import json
 import os
@@ -18,6 +16,20 @@ import statistics
 import tempfile
 import time
 from typing import Sequence
+
+from absl import flags
+
+from llmjax import errors, paths
+from llmjax.corpus.text import training_split
+from llmjax.tokenizer.shards import write_token_shards
+from llmjax.tokenizer.spm import Tokenizer
+
+_TOKENIZER = flags.DEFINE_string("tokenizer", None, "SentencePiece model file.")
+_TEXT_DIR = flags.DEFINE_string("text_dir", paths.env_text_dir() or None,
+                                "Text folder (default $LLMJAX_TEXT_DIR).")
+_WORKERS = flags.DEFINE_integer("workers", 2, "Processes for the sharding run.")
+_TARGET_MB = flags.DEFINE_float("target_mb", 100.0, "MB to shard (the corpus repeated).")
+_REPEATS = flags.DEFINE_integer("repeats", 3, "Passes for the one-core median.")
 
 
 def one_core_mb_per_s(tok, docs: Sequence[str], repeats: int = 3) -> float:
@@ -32,7 +44,6 @@ def one_core_mb_per_s(tok, docs: Sequence[str], repeats: int = 3) -> float:
 
 def shard_seconds(tok, docs: Sequence[str], target_mb: float, workers: int) -> tuple[float, float]:
   """(MB written, seconds) for sharding docs repeated up to target_mb."""
-  from llmjax.data.token_shards import write_token_shards  # pylint: disable=g-import-not-at-top
   mb = sum(len(d.encode("utf-8")) for d in docs) / 1e6
   reps = max(1, -(-int(target_mb * 1e6) // int(mb * 1e6)))
   big = list(docs) * reps
@@ -42,39 +53,20 @@ def shard_seconds(tok, docs: Sequence[str], target_mb: float, workers: int) -> t
     return mb * reps, time.perf_counter() - start
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-  from absl import app, flags  # pylint: disable=g-import-not-at-top
-
-  from llmjax.errors import exit_on_error  # pylint: disable=g-import-not-at-top
-  from llmjax.tokenizer.spm import Tokenizer  # pylint: disable=g-import-not-at-top
-  from llmjax.tokenizer.train import training_split  # pylint: disable=g-import-not-at-top
-
-  flags.DEFINE_string("tokenizer", None, "SentencePiece model file.")
-  flags.DEFINE_string("text_dir", os.environ.get("LLMJAX_TEXT_DIR",
-                                                 "../shared/data/tatar/train"), "Text folder.")
-  flags.DEFINE_integer("workers", 2, "Processes for the sharding run.")
-  flags.DEFINE_float("target_mb", 100.0, "MB to shard (the corpus repeated).")
-  flags.DEFINE_integer("repeats", 3, "Passes for the one-core median.")
-  flags.mark_flag_as_required("tokenizer")
-  FLAGS = flags.FLAGS
-
-  @exit_on_error
-  def run(argv):
-    if len(argv) > 1:
-      raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    tok = Tokenizer.from_file(FLAGS.tokenizer)
-    docs = training_split(FLAGS.text_dir)
-    per_core = one_core_mb_per_s(tok, docs, FLAGS.repeats)
-    mb, secs = shard_seconds(tok, docs, FLAGS.target_mb, FLAGS.workers)
-    print(json.dumps({"tokenizer": FLAGS.tokenizer, "vocab_size": tok.vocab_size,
-                      "model_type": tok.model_type, "cpu_count": os.cpu_count(),
-                      "one_core_mb_per_s": round(per_core, 2),
-                      "sharded_mb": round(mb, 1), "workers": FLAGS.workers,
-                      "shard_seconds": round(secs, 1),
-                      "shard_mb_per_s": round(mb / secs, 2)}))
-
-  app.run(run, argv)
+def main(argv):
+  del argv
+  tok = Tokenizer.from_file(_TOKENIZER.value)
+  docs = training_split(_TEXT_DIR.value, 0.02)
+  per_core = one_core_mb_per_s(tok, docs, _REPEATS.value)
+  mb, secs = shard_seconds(tok, docs, _TARGET_MB.value, _WORKERS.value)
+  print(json.dumps({"tokenizer": _TOKENIZER.value, "vocab_size": tok.vocab_size,
+                    "model_type": tok.model_type, "cpu_count": os.cpu_count(),
+                    "one_core_mb_per_s": round(per_core, 2),
+                    "sharded_mb": round(mb, 1), "workers": _WORKERS.value,
+                    "shard_seconds": round(secs, 1),
+                    "shard_mb_per_s": round(mb / secs, 2)}))
 
 
 if __name__ == "__main__":
-  main()
+  flags.mark_flags_as_required(["tokenizer", "text_dir"])
+  errors.run(main)

@@ -9,19 +9,23 @@ Settings chosen for an exact `decode(encode(s)) == s`:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
+import json
 import os
 import pathlib
 import random
 import re
-import tempfile
 import time
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import sentencepiece as spm
+from sentencepiece import sentencepiece_model_pb2 as spm_pb
 
+from llmjax.corpus.text import corpus_sha256
 from llmjax.errors import ConfigError, DataError
+from llmjax.paths import atomic_write_bytes, atomic_write_text
 
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 # Pieces reserved for later chat formatting. They are user-defined symbols: text that
@@ -146,41 +150,21 @@ class Tokenizer:
   @property
   def model_type(self) -> str:
     """'unigram' or 'bpe' (from the model's trainer spec)."""
-    from sentencepiece import sentencepiece_model_pb2 as pb  # needs protobuf
-
-    m = pb.ModelProto()
+    m = spm_pb.ModelProto()
     m.ParseFromString(self._proto)
-    return pb.TrainerSpec.ModelType.Name(m.trainer_spec.model_type).lower()
+    return spm_pb.TrainerSpec.ModelType.Name(m.trainer_spec.model_type).lower()
 
   def piece_kinds(self) -> list[str]:
     """Per id: 'normal', 'unknown', 'control', 'user_defined', 'byte' or 'unused'."""
-    from sentencepiece import sentencepiece_model_pb2 as pb  # needs protobuf
-
-    m = pb.ModelProto()
+    m = spm_pb.ModelProto()
     m.ParseFromString(self._proto)
-    return [pb.ModelProto.SentencePiece.Type.Name(p.type).lower() for p in m.pieces]
+    return [spm_pb.ModelProto.SentencePiece.Type.Name(p.type).lower() for p in m.pieces]
 
   def save(self, path: str | os.PathLike) -> None:
-    _atomic_write(pathlib.Path(path), self._proto)
+    atomic_write_bytes(path, self._proto)
 
   def __repr__(self) -> str:
     return f"Tokenizer(vocab_size={self.vocab_size}, sha256={self.sha256[:12]})"
-
-
-def _atomic_write(path: pathlib.Path, data: bytes) -> None:
-  """Writes a temp file next to `path` and renames it: a crash leaves no partial file."""
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(data)
-      f.flush()
-      os.fchmod(f.fileno(), 0o644)  # mkstemp makes 0600; a model or report is to be shared
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
 
 
 def sample_documents(docs: Sequence[str], max_sentences: int, seed: int) -> list[str]:
@@ -218,8 +202,7 @@ def _spm_train(docs: Sequence[str], vocab_size: int, model_type: str,
 
 def _pad_vocab(proto: bytes, vocab_size: int) -> bytes:
   """Appends control pieces until the model has exactly vocab_size pieces."""
-  from sentencepiece import sentencepiece_model_pb2 as pb  # needs protobuf
-
+  pb = spm_pb
   m = pb.ModelProto()
   m.ParseFromString(proto)
   existing = {p.piece for p in m.pieces}
@@ -270,39 +253,86 @@ def train_tokenizer(docs: Sequence[str], *, vocab_size: int, model_type: str = "
   return tok
 
 
-def load_or_train_tokenizer(data_cfg, vocab_size: int, workdir: str | os.PathLike,
-                            train_docs: Sequence[str]) -> Tokenizer:
-  """data.tokenizer_path if set; else workdir/tokenizer.model, trained on first use."""
-  if data_cfg.tokenizer_path:
-    path = pathlib.Path(data_cfg.tokenizer_path)
-    if not path.is_file():
-      raise DataError(f"--config.data.tokenizer_path={str(path)!r} does not exist")
+@dataclasses.dataclass(frozen=True)
+class TokenizerSpec:
+  """What a tokenizer is trained with (besides the documents)."""
+  vocab_size: int
+  model_type: str = "unigram"
+  max_sentences: int = 0  # deterministic sample cap on training documents (0 = all)
+  seed: int = 0  # seed of that sample
+
+
+def _record(path: pathlib.Path) -> pathlib.Path:
+  return path.with_name(path.name + ".json")
+
+
+def _read_record(path: pathlib.Path) -> dict:
+  try:
+    return json.loads(_record(path).read_text())
+  except (OSError, ValueError):
+    return {}
+
+
+def load_or_train(path: str | os.PathLike, docs: Sequence[str], spec: TokenizerSpec, *,
+                  keep_existing: bool = False, docs_sha: str | None = None,
+                  log: Callable[[str], None] = lambda msg: None) -> tuple[Tokenizer, bool]:
+  """(tokenizer, reused): the one tokenizer cache, `path` plus a `<path>.json` record.
+
+  The model at `path` is reused when its record shows the same documents (sha256) and spec;
+  otherwise one is trained on `docs` and written with its record. keep_existing=True (a
+  training workdir) reuses a model at `path` whatever its record says, as long as its
+  vocabulary size and type match `spec`: a run's tokenizer never changes under its
+  checkpoints. A mismatch is a ConfigError that modifies nothing.
+  """
+  path = pathlib.Path(path)
+  if spec.vocab_size < 1:
+    raise ConfigError(f"vocab_size={spec.vocab_size} must be positive")
+  if keep_existing and path.is_file():
     tok = Tokenizer.from_file(path)
-    _check_vocab(tok, vocab_size, f"tokenizer {str(path)!r} (data.tokenizer_path)")
-    return tok
-  path = pathlib.Path(workdir) / TOKENIZER_FILENAME
+    _check_matches(tok, spec, path)
+    log(f"reusing {path} ({tok.vocab_size} pieces)")
+    return tok, True
+  docs_sha = docs_sha or corpus_sha256(docs)
+  record = {"corpus_sha256": docs_sha, **dataclasses.asdict(spec)}
   if path.is_file():
-    tok = Tokenizer.from_file(path)
-    hint = f" (or delete {str(path)!r} to train a new one)"
-    _check_vocab(tok, vocab_size, f"tokenizer {str(path)!r}", hint)
-    if tok.model_type != data_cfg.tokenizer_model_type:
-      raise ConfigError(
-          f"tokenizer {str(path)!r} is {tok.model_type} but data.tokenizer_model_type="
-          f"{data_cfg.tokenizer_model_type!r}: use a new workdir{hint}")
-    return tok
+    saved = _read_record(path)
+    try:
+      tok = Tokenizer.from_file(path)
+    except DataError:
+      tok = None  # corrupt: retrain
+    if tok is not None and {k: saved.get(k) for k in record} == record and \
+        saved.get("tokenizer_sha256") == tok.sha256:
+      log(f"reusing {path} (trained on the same documents)")
+      return tok, True
   start = time.perf_counter()
-  tok = train_tokenizer(train_docs, vocab_size=vocab_size,
-                        model_type=data_cfg.tokenizer_model_type, out_path=path,
-                        max_sentences=data_cfg.tokenizer_max_sentences,
-                        seed=data_cfg.shuffle_seed)
-  used = min(len(train_docs), data_cfg.tokenizer_max_sentences or len(train_docs))
-  print(f"trained {data_cfg.tokenizer_model_type} tokenizer ({tok.vocab_size} pieces, "
-        f"{used} docs) in {time.perf_counter() - start:.1f}s -> {path}", flush=True)
-  return tok
+  used = min(len(docs), spec.max_sentences or len(docs))
+  log(f"training a {spec.model_type} tokenizer ({spec.vocab_size} pieces) on {used:,} "
+      "documents ...")
+  tok = train_tokenizer(docs, vocab_size=spec.vocab_size, model_type=spec.model_type,
+                        out_path=path, max_sentences=spec.max_sentences, seed=spec.seed)
+  record.update(tokenizer_sha256=tok.sha256, docs_used=used)
+  atomic_write_text(_record(path), json.dumps(record, indent=1) + "\n")
+  log(f"trained the tokenizer in {time.perf_counter() - start:.1f}s -> {path}")
+  return tok, False
 
 
-def _check_vocab(tok: Tokenizer, vocab_size: int, what: str, hint: str = "") -> None:
-  if tok.vocab_size != vocab_size:
+def _check_matches(tok: Tokenizer, spec: TokenizerSpec, path: pathlib.Path) -> None:
+  if tok.vocab_size != spec.vocab_size:
     raise ConfigError(
-        f"{what} has {tok.vocab_size} pieces but model.vocab_size={vocab_size}: "
-        f"set --config.model.vocab_size={tok.vocab_size}{hint}")
+        f"{str(path)!r} has {tok.vocab_size} pieces but model.vocab_size={spec.vocab_size}: "
+        f"set --config.model.vocab_size={tok.vocab_size}, or use a new workdir")
+  if tok.model_type != spec.model_type:
+    raise ConfigError(
+        f"{str(path)!r} is {tok.model_type} but data.tokenizer_model_type="
+        f"{spec.model_type!r}: put the old value back, or use a new workdir")
+
+
+def load_checked(path: str | os.PathLike, vocab_size: int) -> Tokenizer:
+  """An existing model (data.tokenizer_path) whose vocabulary must have vocab_size pieces."""
+  path = pathlib.Path(path)
+  tok = Tokenizer.from_file(path)
+  if tok.vocab_size != vocab_size:
+    raise ConfigError(f"tokenizer {str(path)!r} (data.tokenizer_path) has {tok.vocab_size} "
+                      f"pieces but model.vocab_size={vocab_size}: set "
+                      f"--config.model.vocab_size={tok.vocab_size}")
+  return tok

@@ -1,7 +1,7 @@
-"""The paraphrase-consistency QA benchmark, written for llmjax (tatar_qa.jsonl is built
-from this file: edit the facts here, then run `python -m llmjax.evals.data.build_tatar_qa`).
+"""Command: build tatar_qa.jsonl, the paraphrase-consistency QA benchmark written for llmjax
+(edit the facts here, then run `python -m llmjax.evals.data.build_tatar_qa`).
 
-Each F(...) is one fact: id, source lines in ../shared/data/tatar/train that state it
+Each F(...) is one fact: id, source lines in the development training corpus that state it
 (None = general knowledge), candidates with the RIGHT ANSWER FIRST (the builder rotates
 them per fact so the answer's position varies), prompts with one ___, and optional
 per-prompt inflected candidate forms {prompt index: forms}. The phrasings are our own;
@@ -18,7 +18,7 @@ FACTS = []
 def F(fid, src, cands, prompts, fills=None):
   FACTS.append((fid, src, cands, prompts, fills or {}))
 
-# ---- part (a): stated in ../shared/data/tatar/train (file, line) ----
+# ---- part (a): stated in the development training corpus (file, line) ----
 F("capital_china", [(T, 2530)], ["Пекин", "Токио", "Мәскәү", "Париж"], [
   "Кытайның башкаласы нинди шәһәр? ___.",
   "Кытай дәүләтенең башкаласы — ___ шәһәре.",

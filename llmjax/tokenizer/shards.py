@@ -13,7 +13,7 @@ written by worker processes in parallel into a temporary folder that is renamed 
 place at the end: a crash never leaves a half-written set where a reader would find it.
 
 TokenShards is a grain random-access data source (len + getitem): document i comes back as
-int32 [bos, ids..., eos], the same as llmjax.data.packing.tokenize_documents, and is read
+int32 [bos, ids..., eos] (what llmjax.data.packing packs), and is read
 from the memory map, so opening a set costs no time and memory whatever its size.
 """
 
@@ -25,12 +25,14 @@ import multiprocessing
 import os
 import pathlib
 import shutil
-import tempfile
 from typing import Sequence
 
 import numpy as np
 
+from llmjax.corpus.text import corpus_sha256 as docs_sha256
 from llmjax.errors import DataError
+from llmjax.paths import atomic_directory
+from llmjax.tokenizer.spm import Tokenizer
 
 FORMAT_VERSION = 1
 META = "meta.json"
@@ -108,15 +110,14 @@ def _set_worker_tokenizer(tokenizer) -> None:
 
 
 def _init_worker(model_proto: bytes) -> None:
-  from llmjax.tokenizer.spm import Tokenizer  # pylint: disable=g-import-not-at-top
   _set_worker_tokenizer(Tokenizer(model_proto))
 
 
-def _write_shard(args: tuple[list[str], str, str]) -> np.ndarray:
+def _write_shard(args: tuple[list[str], str, str, int]) -> np.ndarray:
   """Tokenises one run of documents into one .npy file; returns their token counts."""
-  docs, path, dtype = args
+  docs, path, dtype, threads = args
   tok = _WORKER_TOKENIZER
-  ids = tok.encode_batch(docs, num_threads=1)  # one process per core: no threads
+  ids = tok.encode_batch(docs, num_threads=threads)
   lengths = np.fromiter((len(x) + 2 for x in ids), dtype=np.int64, count=len(ids))
   out = np.empty(int(lengths.sum()), dtype=dtype)
   pos = 0
@@ -142,16 +143,13 @@ def write_token_shards(docs: Sequence[str], tokenizer, out_dir: str | os.PathLik
   out_dir = pathlib.Path(out_dir)
   if not docs:
     raise DataError("cannot write token shards of zero documents")
-  if out_dir.exists():
-    raise DataError(f"{str(out_dir)!r} exists already")
   dtype = token_dtype(tokenizer.vocab_size)
   num_shards = max(num_workers, -(-len(docs) // docs_per_shard))
   chunks = _chunks(len(docs), num_shards)
-  out_dir.parent.mkdir(parents=True, exist_ok=True)
-  tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp",
-                                      dir=out_dir.parent))
-  try:
-    jobs = [(list(docs[a:b]), str(tmp / SHARD.format(k)), dtype.str)
+  # One process per core and no threads, or (num_workers <= 1) all cores' threads here.
+  threads = 1 if num_workers > 1 else -1
+  with atomic_directory(out_dir) as tmp:  # readers see all of it or nothing
+    jobs = [(list(docs[a:b]), str(tmp / SHARD.format(k)), dtype.str, threads)
             for k, (a, b) in enumerate(chunks)]
     if num_workers <= 1:
       _set_worker_tokenizer(tokenizer)  # in this process: any object with encode_batch
@@ -172,10 +170,6 @@ def write_token_shards(docs: Sequence[str], tokenizer, out_dir: str | os.PathLik
             "shards": [{"file": SHARD.format(k), "docs": b - a, "tokens": int(l.sum())}
                        for k, ((a, b), l) in enumerate(zip(chunks, lengths))]}
     (tmp / META).write_text(json.dumps(meta, indent=1) + "\n")
-    os.replace(tmp, out_dir)  # atomic: readers see all of it or nothing
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
   return TokenShards(out_dir)
 
 
@@ -184,8 +178,7 @@ def load_or_build(cache_root: str | os.PathLike, docs: Sequence[str], tokenizer,
                   docs_per_shard: int = 50_000) -> tuple[TokenShards, bool]:
   """(shards, reused): the set for (corpus, tokenizer) under cache_root, built if missing."""
   if corpus_sha256 is None:
-    from llmjax.tokenizer.train import corpus_sha256 as sha  # pylint: disable=g-import-not-at-top
-    corpus_sha256 = sha(docs)
+    corpus_sha256 = docs_sha256(docs)
   path = pathlib.Path(cache_root) / f"tokens-{shard_key(corpus_sha256, tokenizer.sha256)}"
   if path.is_dir():
     try:
@@ -199,8 +192,8 @@ def load_or_build(cache_root: str | os.PathLike, docs: Sequence[str], tokenizer,
   try:
     return write_token_shards(docs, tokenizer, path, corpus_sha256=corpus_sha256,
                               num_workers=num_workers, docs_per_shard=docs_per_shard), False
-  except OSError:
-    if path.is_dir():  # another process finished the same set first
+  except DataError:
+    if path.is_dir():  # another process (multi-host) finished the same set first
       return TokenShards(path), True
     raise
 

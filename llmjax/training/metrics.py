@@ -8,6 +8,9 @@ import pathlib
 from typing import Any
 
 import jax
+from tensorboardX import SummaryWriter  # TensorBoard event files without TensorFlow
+
+from llmjax.paths import atomic_write_lines
 
 # Dense bf16 peak FLOP/s per device, from vendor datasheets (no sparsity). Matched by
 # substring of `device.device_kind`, first hit wins, so specific names come first.
@@ -77,7 +80,6 @@ class MetricWriter:
     if not self.enabled:
       return
     self._truncate_after(resume_step)
-    from tensorboardX import SummaryWriter  # light: no TensorFlow
     self._tb = SummaryWriter(str(pathlib.Path(workdir) / "tensorboard"))
 
   def _truncate_after(self, step: int) -> None:
@@ -87,9 +89,7 @@ class MetricWriter:
       return
     kept = [line for line in self.path.read_text().splitlines()
             if line.strip() and json.loads(line).get("step", 0) <= step]
-    tmp = self.path.with_suffix(".tmp")
-    tmp.write_text("".join(line + "\n" for line in kept))
-    tmp.replace(self.path)
+    atomic_write_lines(self.path, kept)
 
   def write(self, step: int, scalars: dict[str, Any]) -> None:
     if not self.enabled:

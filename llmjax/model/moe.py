@@ -30,12 +30,12 @@ ExpertWeights = tuple[Array, Array, Array]  # gate_EDF, up_EDF, down_EFD
 def route(logits_NE: Array, cfg: ModelConfig) -> tuple[Array, Array, Array]:
   """Top-k gate weights_Nk, experts_Nk (int32) and the router distribution probs_NE."""
   logits_NE = logits_NE.astype(jnp.float32)
-  if cfg.moe_gating == "softmax":
+  if cfg.moe.gating == "softmax":
     scores_NE = jax.nn.softmax(logits_NE, axis=-1)
   else:  # sigmoid: experts scored independently (DeepSeek-V3 style)
     scores_NE = jax.nn.sigmoid(logits_NE)
-  weights_Nk, experts_Nk = jax.lax.top_k(scores_NE, cfg.moe_top_k)
-  if cfg.moe_renormalize:
+  weights_Nk, experts_Nk = jax.lax.top_k(scores_NE, cfg.moe.top_k)
+  if cfg.moe.renormalize:
     weights_Nk = weights_Nk / jnp.sum(weights_Nk, axis=-1, keepdims=True)
   probs_NE = scores_NE / jnp.sum(scores_NE, axis=-1, keepdims=True)
   return weights_Nk, experts_Nk.astype(jnp.int32), probs_NE
@@ -63,8 +63,8 @@ def dropless(x_ND: Array, weights_Nk: Array, experts_Nk: Array, w: ExpertWeights
 
 
 def capacity(n_tokens: int, cfg: ModelConfig) -> int:
-  return max(1, math.ceil(cfg.moe_capacity_factor * n_tokens * cfg.moe_top_k
-                          / cfg.moe_experts))
+  return max(1, math.ceil(cfg.moe.capacity_factor * n_tokens * cfg.moe.top_k
+                          / cfg.moe.experts))
 
 
 def slot_positions(experts_Nk: Array, valid_N: Array, num_experts: int
@@ -140,8 +140,8 @@ def moe_layers(cfg: ModelConfig) -> list[int]:
 
 def aux_objective(stats: dict[str, Array], cfg: ModelConfig) -> Array:
   """Weighted auxiliary loss: mean over MoE layers, so weights do not scale with depth."""
-  return (cfg.moe_aux_loss_weight * jnp.mean(stats["aux_loss"])
-          + cfg.moe_z_loss_weight * jnp.mean(stats["z_loss"]))
+  return (cfg.moe.aux_loss_weight * jnp.mean(stats["aux_loss"])
+          + cfg.moe.z_loss_weight * jnp.mean(stats["z_loss"]))
 
 
 def router_metrics(stats: dict[str, Array], cfg: ModelConfig) -> dict[str, Array]:
@@ -153,11 +153,11 @@ def router_metrics(stats: dict[str, Array], cfg: ModelConfig) -> dict[str, Array
   """
   out: dict[str, Array] = {"moe/aux_loss": jnp.mean(stats["aux_loss"]),
                            "moe/z_loss": jnp.mean(stats["z_loss"])}
-  E = cfg.moe_experts
+  E = cfg.moe.experts
   for row, layer in enumerate(moe_layers(cfg)):
     out[f"moe/l{layer}/entropy"] = stats["entropy"][row]
     out[f"moe/l{layer}/max_load"] = E * jnp.max(stats["load"][row])
-    if cfg.moe_dispatch == "capacity":
+    if cfg.moe.dispatch == "capacity":
       out[f"moe/l{layer}/dropped"] = stats["dropped"][row]
     for e in range(E):
       out[f"moe/l{layer}/load_e{e}"] = stats["load"][row, e]
@@ -168,7 +168,7 @@ def active_params(cfg: ModelConfig, total: int) -> int:
   """Parameters a token touches: routed experts count k of E (router, shared expert and
   everything else count fully)."""
   per_expert = 3 * cfg.d_model * cfg.expert_d_ff
-  unused = len(moe_layers(cfg)) * (cfg.moe_experts - cfg.moe_top_k) * per_expert
+  unused = len(moe_layers(cfg)) * (cfg.moe.experts - cfg.moe.top_k) * per_expert
   return total - unused
 
 
@@ -178,8 +178,8 @@ def ffn_matmul_params(cfg: ModelConfig, layer: int) -> int:
   if not cfg.layer_is_moe(layer):
     return 3 * D * cfg.d_ff
   Fe = cfg.expert_d_ff
-  shared = 3 * D * Fe if cfg.moe_shared_expert else 0
-  return D * cfg.moe_experts + cfg.moe_top_k * 3 * D * Fe + shared
+  shared = 3 * D * Fe if cfg.moe.shared_expert else 0
+  return D * cfg.moe.experts + cfg.moe.top_k * 3 * D * Fe + shared
 
 
 def stack_stats(stats: list[dict[str, Any]]) -> dict[str, Array] | None:

@@ -2,9 +2,14 @@
 
 Shapes: B batch, T query length, S key/value length (cache slots), D d_model, N query
 heads, K key/value heads, H head_dim, R = H/2 rotary frequencies, F d_ff, V vocab,
-L layers, E experts. Variants (config switches, off by default): mixture-of-experts
-feed-forward (MoeMlp, llmjax/moe.py), sliding-window layers with a ring-buffer cache,
-QK-norm, logit soft-caps, learned absolute positions instead of RoPE.
+L layers, E experts, G layers per scanned step (the period of a layer pattern). Variants
+(config switches, off by default): mixture-of-experts feed-forward (MoeMlp,
+llmjax/model/moe.py), sliding-window layers with a ring-buffer cache, QK-norm, logit
+soft-caps, learned absolute positions instead of RoPE.
+
+Three modes, one module: training / scoring (no cache), prefill (an empty cache is filled
+with a batch of prompts: attention as in training, through the configured implementation)
+and decoding (new tokens attend to the cache).
 
 Parameters carry logical axis names ('vocab', 'embed', 'q_heads', 'kv_heads', 'head_dim',
 'mlp', 'expert', 'norm', stacked layers: 'layers'); activations are constrained to ('batch',
@@ -24,10 +29,9 @@ import jax
 import jax.numpy as jnp
 from jax.ad_checkpoint import checkpoint_name
 
-from llmjax import moe
-from llmjax.attention import dot_product_attention, segment_mask, window_mask
 from llmjax.config import ModelConfig
-from llmjax.errors import ConfigError
+from llmjax.model import moe
+from llmjax.model.attention import dot_product_attention, segment_mask, window_mask
 
 Array = jax.Array
 Rope = tuple[Array, Array] | None  # (sin_BT1R, cos_BT1R); None: learned absolute positions
@@ -42,33 +46,33 @@ _REMAT_POLICIES = {
 
 @flax.struct.dataclass
 class KVCache:
-  """Keys/values of every layer; `length` tokens seen so far.
+  """Keys/values of every layer; `length` slots written so far.
 
-  Global layers keep position p in slot p (S = max_len slots). Local (sliding-window)
-  layers keep a ring buffer of S = min(window, max_len) slots, position p in slot p % S,
-  so their memory does not grow with the generated length. With one layer kind per
-  scanned step (model.layer_group == 1) k/v are arrays [L, B, S, K, H]; with a repeating
-  pattern of G layers they are G-tuples, entry j [L/G, B, S_j, K, H] for layers j, j+G, ...
+  k and v are G-tuples (G = cfg.layer_group): entry j, [L/G, B, S_j, K, H], holds layers
+  j, j+G, ... Global layers keep position p in slot p (S_j = max_len slots). Local
+  (sliding-window) layers keep a ring buffer of S_j = min(window, max_len) slots, position p
+  in slot p % S_j, so their memory does not grow with the generated length.
+  Prompts of different lengths are left-padded to one length: row b's real tokens start at
+  slot start_B[b], and nothing attends to the slots before it.
   """
-  k_LBSKH: Array | tuple[Array, ...]
-  v_LBSKH: Array | tuple[Array, ...]
-  length: Array  # int32 scalar: tokens written so far
+  k: tuple[Array, ...]
+  v: tuple[Array, ...]
+  length: Array  # int32 scalar: slots written so far
+  start_B: Array  # int32 [B]: first real slot of each row
 
 
-def init_cache(cfg: ModelConfig, batch_size: int, max_len: int) -> KVCache:
-  G = cfg.layer_group
-
+def init_cache(cfg: ModelConfig, batch_size: int, max_len: int,
+               start_B: Array | None = None) -> KVCache:
   def zeros(j: int) -> Array:
     window = cfg.layer_window(j)
     slots = min(window, max_len) if window else max_len
-    shape = (cfg.n_layers // G, batch_size, slots, cfg.n_kv_heads, cfg.head_dim)
+    shape = (cfg.n_layers // cfg.layer_group, batch_size, slots, cfg.n_kv_heads, cfg.head_dim)
     return jnp.zeros(shape, jnp.dtype(cfg.dtype))
 
-  if G == 1:
-    k = v = zeros(0)
-  else:
-    k = v = tuple(zeros(j) for j in range(G))
-  return KVCache(k_LBSKH=k, v_LBSKH=v, length=jnp.zeros((), jnp.int32))
+  kv = tuple(zeros(j) for j in range(cfg.layer_group))
+  start_B = jnp.zeros((batch_size,), jnp.int32) if start_B is None else start_B
+  return KVCache(k=kv, v=kv, length=jnp.zeros((), jnp.int32),
+                 start_B=jnp.asarray(start_B, jnp.int32))
 
 
 def _constrain(x: Array, names: tuple[str, ...]) -> Array:
@@ -123,27 +127,51 @@ class RMSNorm(nn.Module):
     return (x32_BTD * inv_rms_BT1 * scale_D.astype(jnp.float32)).astype(self.cfg.dtype)
 
 
-def _ring_attention_inputs(k_BRKH: Array, v_BRKH: Array, k_BTKH: Array, v_BTKH: Array,
-                           cache_len: Array, window: int
-                           ) -> tuple[Array, Array, Array, tuple[Array, Array]]:
-  """Local-layer decoding: keys/values = ring (R slots) ++ the T new ones, the mask by
-  absolute position, and the ring with the newest min(T, R) written at p % R.
+@flax.struct.dataclass
+class CacheStep:
+  """What every layer needs to read and write its cache in one decoding call."""
+  length: Array  # int32 scalar: slots written before this call
+  start_B: Array  # int32 [B]: first real slot of each row
+  prefill: bool = flax.struct.field(pytree_node=False)  # the cache is empty: fill it
 
-  Attending over ring ++ new (not the updated ring) lets a prefill chunk longer than
-  the window still see, for each of its queries, the keys the chunk itself overwrites.
+
+def _ring_write(ring_BRKH: Array, new_BTKH: Array, length: Array) -> Array:
+  """The newest min(T, R) of T new entries written to a ring of R slots at position % R."""
+  R, T = ring_BRKH.shape[1], new_BTKH.shape[1]
+  m = min(T, R)  # static; distinct slots, so the scatter order does not matter
+  slots_m = jnp.mod(length + T - m + jnp.arange(m, dtype=jnp.int32), R)
+  return ring_BRKH.at[:, slots_m].set(new_BTKH[:, T - m:].astype(ring_BRKH.dtype))
+
+
+def _ring_attention_inputs(k_BRKH: Array, v_BRKH: Array, k_BTKH: Array, v_BTKH: Array,
+                           step: CacheStep, window: int
+                           ) -> tuple[Array, Array, Array]:
+  """Local-layer decoding: keys/values = ring (R slots) ++ the T new ones, and the mask by
+  absolute position (window, slots never written, left padding).
+
+  Attending over ring ++ new (not the updated ring) lets a chunk longer than the window
+  still see, for each of its queries, the keys the chunk itself overwrites.
   """
   R, T = k_BRKH.shape[1], k_BTKH.shape[1]
-  old_pos_R = cache_len - 1 - jnp.mod(cache_len - 1 - jnp.arange(R, dtype=jnp.int32), R)
-  q_pos_T = cache_len + jnp.arange(T, dtype=jnp.int32)
+  length = step.length
+  old_pos_R = length - 1 - jnp.mod(length - 1 - jnp.arange(R, dtype=jnp.int32), R)
+  q_pos_T = length + jnp.arange(T, dtype=jnp.int32)
   kv_pos_S = jnp.concatenate([old_pos_R, q_pos_T])
-  mask_11TS = (window_mask(q_pos_T, kv_pos_S, window) & (kv_pos_S >= 0)[None])[None, None]
+  mask_TS = window_mask(q_pos_T, kv_pos_S, window) & (kv_pos_S >= 0)[None]
+  real_BS = kv_pos_S[None, :] >= step.start_B[:, None]
+  mask_B1TS = mask_TS[None, None] & real_BS[:, None, None, :]
   keys_BSKH = jnp.concatenate([k_BRKH.astype(k_BTKH.dtype), k_BTKH], axis=1)
   values_BSKH = jnp.concatenate([v_BRKH.astype(v_BTKH.dtype), v_BTKH], axis=1)
-  m = min(T, R)  # static; distinct slots, so the scatter order does not matter
-  slots_m = jnp.mod(cache_len + T - m + jnp.arange(m, dtype=jnp.int32), R)
-  k_BRKH = k_BRKH.at[:, slots_m].set(k_BTKH[:, T - m:].astype(k_BRKH.dtype))
-  v_BRKH = v_BRKH.at[:, slots_m].set(v_BTKH[:, T - m:].astype(v_BRKH.dtype))
-  return keys_BSKH, values_BSKH, mask_11TS, (k_BRKH, v_BRKH)
+  return keys_BSKH, values_BSKH, mask_B1TS
+
+
+def _cache_mask(step: CacheStep, T: int, S: int) -> Array:
+  """Query i sits at slot length + i and sees the real slots up to its own: mask_B1TS."""
+  q_slot_T = step.length + jnp.arange(T, dtype=jnp.int32)
+  kv_slot_S = jnp.arange(S, dtype=jnp.int32)
+  causal_TS = kv_slot_S[None, :] <= q_slot_T[:, None]
+  real_BS = kv_slot_S[None, :] >= step.start_B[:, None]
+  return causal_TS[None, None] & real_BS[:, None, None, :]
 
 
 class Attention(nn.Module):
@@ -152,7 +180,7 @@ class Attention(nn.Module):
 
   @nn.compact
   def __call__(self, x_BTD: Array, rope: Rope, mask_B1TS: Array | None,
-               layer_cache: tuple[Array, Array] | None, cache_len: Array | None
+               layer_cache: tuple[Array, Array] | None, step: CacheStep | None
                ) -> tuple[Array, tuple[Array, Array] | None]:
     cfg = self.cfg
     dt = jnp.dtype(cfg.dtype)
@@ -172,29 +200,37 @@ class Attention(nn.Module):
     if rope is not None:
       q_BTNH, k_BTKH = apply_rope(q_BTNH, rope), apply_rope(k_BTKH, rope)
     q_BTNH = _constrain(q_BTNH, ("batch", "length", "act_heads", "head_dim"))
-    softcap = cfg.attn_logit_softcap
+    attend = functools.partial(dot_product_attention, impl=cfg.attention_impl,
+                               softcap=cfg.attn_logit_softcap)
 
-    if layer_cache is None:
-      # Training / full forward: causal (+ window) + segment mask (the cuDNN fast path).
-      out_BTNH = dot_product_attention(q_BTNH, k_BTKH, v_BTKH, mask_B1TS, causal=True,
-                                       impl=cfg.attention_impl, window=self.window,
-                                       softcap=softcap)
+    if step is None or step.prefill:
+      # Training, scoring and prefill: causal (+ window) + segment mask (cuDNN's fast path).
+      out_BTNH = attend(q_BTNH, k_BTKH, v_BTKH, mask_B1TS, causal=True, window=self.window)
+      if step is not None:  # prefill: the prompt's keys/values fill the empty cache
+        k_cache, v_cache = layer_cache
+        if self.window:
+          layer_cache = (_ring_write(k_cache, k_BTKH, step.length),
+                         _ring_write(v_cache, v_BTKH, step.length))
+        else:
+          start = (0, step.length, 0, 0)
+          layer_cache = (jax.lax.dynamic_update_slice(k_cache, k_BTKH.astype(k_cache.dtype), start),
+                         jax.lax.dynamic_update_slice(v_cache, v_BTKH.astype(v_cache.dtype), start))
     elif self.window:
-      keys_BSKH, values_BSKH, mask_11TS, layer_cache = _ring_attention_inputs(
-          *layer_cache, k_BTKH, v_BTKH, cache_len, self.window)
-      out_BTNH = dot_product_attention(q_BTNH, keys_BSKH, values_BSKH, mask_11TS,
-                                       causal=False, impl="xla", softcap=softcap)
+      k_ring, v_ring = layer_cache
+      keys_BSKH, values_BSKH, mask_B1TS = _ring_attention_inputs(
+          k_ring, v_ring, k_BTKH, v_BTKH, step, self.window)
+      out_BTNH = attend(q_BTNH, keys_BSKH, values_BSKH, mask_B1TS, causal=False)
+      layer_cache = (_ring_write(k_ring, k_BTKH, step.length),
+                     _ring_write(v_ring, v_BTKH, step.length))
     else:
-      # Decoding, global layer: write the new k/v at slots [len, len+T), attend by slot
-      # index; XLA handles the T != S mask.
+      # Decoding, global layer: write the new k/v at slots [len, len+T), attend by slot.
       k_BSKH, v_BSKH = layer_cache
-      start = (0, cache_len, 0, 0)
+      start = (0, step.length, 0, 0)
       k_BSKH = jax.lax.dynamic_update_slice(k_BSKH, k_BTKH.astype(k_BSKH.dtype), start)
       v_BSKH = jax.lax.dynamic_update_slice(v_BSKH, v_BTKH.astype(v_BSKH.dtype), start)
       layer_cache = (k_BSKH, v_BSKH)
-      mask_B1TS = _cache_mask(cache_len, x_BTD.shape[1], k_BSKH.shape[1])
-      out_BTNH = dot_product_attention(q_BTNH, k_BSKH.astype(dt), v_BSKH.astype(dt),
-                                       mask_B1TS, causal=False, impl="xla", softcap=softcap)
+      mask_B1TS = _cache_mask(step, x_BTD.shape[1], k_BSKH.shape[1])
+      out_BTNH = attend(q_BTNH, k_BSKH.astype(dt), v_BSKH.astype(dt), mask_B1TS, causal=False)
     out_BTNH = checkpoint_name(out_BTNH, "attn_out")  # what remat='attn_out' keeps
     out_BTNH = _constrain(out_BTNH, ("batch", "length", "act_heads", "head_dim"))
     return jnp.einsum("btnh,nhd->btd", out_BTNH, wo_NHD.astype(dt)), layer_cache
@@ -227,7 +263,7 @@ class MoeMlp(nn.Module):
                ) -> tuple[Array, dict[str, Array]]:
     cfg = self.cfg
     dt = jnp.dtype(cfg.dtype)
-    D, E, F = cfg.d_model, cfg.moe_experts, cfg.expert_d_ff
+    D, E, F = cfg.d_model, cfg.moe.experts, cfg.expert_d_ff
     router_DE = _param(self, "router", (D, E), ("embed", None), _normal(cfg))
     gate_EDF = _param(self, "gate", (E, D, F), ("expert", "embed", "mlp"), _normal(cfg))
     up_EDF = _param(self, "up", (E, D, F), ("expert", "embed", "mlp"), _normal(cfg))
@@ -241,13 +277,13 @@ class MoeMlp(nn.Module):
     valid_N = jnp.ones((n_tokens,), bool) if valid_BT is None else valid_BT.reshape(-1)
     w = (gate_EDF.astype(dt), up_EDF.astype(dt), down_EFD.astype(dt))
     kept_kN = None
-    if cfg.moe_dispatch == "capacity" and not decoding:  # decoding never drops
+    if cfg.moe.dispatch == "capacity" and not decoding:  # decoding never drops
       y_ND, kept_kN = moe.capacity_dispatch(x_ND, weights_Nk, experts_Nk, valid_N, w,
                                             moe.capacity(n_tokens, cfg), _constrain)
     else:
       y_ND = moe.dropless(x_ND, weights_Nk, experts_Nk, w)
     y_BTD = y_ND.reshape(x_BTD.shape).astype(dt)
-    if cfg.moe_shared_expert:
+    if cfg.moe.shared_expert:
       y_BTD = y_BTD + Mlp(cfg, d_ff=F, name="shared")(x_BTD)
     return y_BTD, moe.router_stats(logits_NE, probs_NE, experts_Nk, valid_N, kept_kN)
 
@@ -261,16 +297,16 @@ class Block(nn.Module):
 
   @nn.compact
   def __call__(self, x_BTD: Array, layer_cache: tuple[Array, Array] | None, rope: Rope,
-               mask_B1TS: Array | None, cache_len: Array | None,
+               mask_B1TS: Array | None, step: CacheStep | None,
                valid_BT: Array | None = None) -> tuple[Array, Any]:
     cfg = self.cfg
     h_BTD = RMSNorm(cfg, name="attn_norm")(x_BTD)
     h_BTD, layer_cache = Attention(cfg, self.window, name="attn")(
-        h_BTD, rope, mask_B1TS, layer_cache, cache_len)
+        h_BTD, rope, mask_B1TS, layer_cache, step)
     x_BTD = x_BTD + nn.Dropout(cfg.dropout)(h_BTD, deterministic=self.deterministic)
     h_BTD = RMSNorm(cfg, name="mlp_norm")(x_BTD)
     if self.moe:
-      h_BTD, stats = MoeMlp(cfg, name="moe")(h_BTD, valid_BT, cache_len is not None)
+      h_BTD, stats = MoeMlp(cfg, name="moe")(h_BTD, valid_BT, step is not None)
     else:
       h_BTD, stats = Mlp(cfg, name="mlp")(h_BTD), None
     x_BTD = x_BTD + nn.Dropout(cfg.dropout)(h_BTD, deterministic=self.deterministic)
@@ -285,7 +321,7 @@ class BlockGroup(nn.Module):
 
   @nn.compact
   def __call__(self, x_BTD: Array, group_cache: tuple | None, rope: Rope,
-               mask_B1TS: Array | None, cache_len: Array | None,
+               mask_B1TS: Array | None, step: CacheStep | None,
                valid_BT: Array | None = None) -> tuple[Array, Any]:
     cfg = self.cfg
     caches, stats = [], []
@@ -293,7 +329,7 @@ class BlockGroup(nn.Module):
       x_BTD, (c, s) = Block(cfg, self.deterministic, cfg.layer_window(j),
                             cfg.layer_is_moe(j), name=f"block_{j}")(
           x_BTD, None if group_cache is None else group_cache[j], rope, mask_B1TS,
-          cache_len, valid_BT)
+          step, valid_BT)
       caches.append(c)
       if s is not None:
         stats.append(s)
@@ -319,18 +355,18 @@ class Transformer(nn.Module):
   @nn.compact
   def __call__(self, tokens_BT: Array | None, *, positions_BT: Array | None = None,
                segment_ids_BT: Array | None = None, cache: KVCache | None = None,
-               deterministic: bool = True, embeddings_BTD: Array | None = None
-               ) -> tuple[Array, KVCache | None]:
+               prefill: bool = False, deterministic: bool = True,
+               embeddings_BTD: Array | None = None) -> tuple[Array, KVCache | None]:
     """Logits (float32) for every position, and the advanced cache when one is given.
 
     segment_ids_BT: packed rows; 0 = padding, tokens attend causally within their own
-      segment only. None = one segment. Not supported together with a cache.
-    cache: decode mode; the T new tokens fill slots [cache.length, cache.length + T).
+      segment only. None = one segment.
+    cache: decoding; the T new tokens fill slots [cache.length, cache.length + T).
+    prefill: the cache is empty and the T tokens are (left-padded) prompts: attention runs
+      as in training, masked by segment_ids_BT (0 = left padding).
     embeddings_BTD: used instead of looking up tokens_BT (for gradients w.r.t. inputs).
     """
     cfg = self.cfg
-    if not cfg.scan_layers:
-      raise ConfigError("model.scan_layers=False is not supported; layers are always scanned")
     dt = jnp.dtype(cfg.dtype)
     embedding_VD = _param(self, "embedding", (cfg.vocab_size, cfg.d_model),
                           ("vocab", "embed"), _normal(cfg))
@@ -343,11 +379,12 @@ class Transformer(nn.Module):
       x_BTD = embeddings_BTD.astype(dt)
     x_BTD = _constrain(x_BTD, ("batch", "length", "act_embed"))
     B, T = x_BTD.shape[:2]
-    G = cfg.layer_group
 
-    offset = 0 if cache is None else cache.length
     if positions_BT is None:
+      offset = 0 if cache is None else cache.length
       positions_BT = jnp.broadcast_to(offset + jnp.arange(T, dtype=jnp.int32), (B, T))
+      if cache is not None:  # left padding: a row's first real token is position 0
+        positions_BT = jnp.maximum(positions_BT - cache.start_B[:, None], 0)
     if cfg.position_embedding == "learned":  # the ablation baseline for RoPE
       table_PD = _param(self, "position_embedding", (cfg.max_seq_len, cfg.d_model),
                         (None, "embed"), _normal(cfg))
@@ -356,29 +393,23 @@ class Transformer(nn.Module):
     else:
       rope = rope_tables(positions_BT, cfg.head_dim, cfg.rope_theta)
 
-    if cache is None:
-      layer_cache, cache_len = None, None
-      mask_B1TS = None if segment_ids_BT is None else segment_mask(segment_ids_BT,
-                                                                   segment_ids_BT)
-    else:
-      if segment_ids_BT is not None:
-        raise ValueError("segment_ids_BT is not supported with a KV cache")
-      cache_len, mask_B1TS = cache.length, None  # each layer builds its decoding mask
-      if G == 1:
-        layer_cache = (cache.k_LBSKH, cache.v_LBSKH)
-      else:
-        layer_cache = tuple(zip(cache.k_LBSKH, cache.v_LBSKH))
+    if cache is not None and not prefill and segment_ids_BT is not None:
+      raise ValueError("segment_ids_BT with a cache is only for prefill=True")
+    mask_B1TS = None if segment_ids_BT is None else segment_mask(segment_ids_BT,
+                                                                 segment_ids_BT)
+    step = None if cache is None else CacheStep(cache.length, cache.start_B, prefill)
     valid_BT = None if segment_ids_BT is None else segment_ids_BT > 0
 
+    G = cfg.layer_group
     block_kw = {} if G > 1 else {"window": cfg.layer_window(0), "moe": cfg.layer_is_moe(0)}
     x_BTD, (layer_cache, stats) = _layer_stack(cfg)(
         cfg, deterministic, name="layers", **block_kw)(
-            x_BTD, layer_cache, rope, mask_B1TS, cache_len, valid_BT)
+            x_BTD, _scan_cache(cache, G), rope, mask_B1TS, step, valid_BT)
     if stats is not None:
       # [L/G, MoE blocks per group, ...] -> [MoE layers, ...] in layer order.
       if G > 1:
         stats = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), stats)
-      self.sow("intermediates", "moe", stats)  # read by train_step (mutable=...)
+      self.sow("intermediates", "moe", stats)  # read by training.step (mutable=...)
     x_BTD = RMSNorm(cfg, name="final_norm")(x_BTD)
 
     if cfg.tie_embeddings:
@@ -396,19 +427,23 @@ class Transformer(nn.Module):
     logits_BTV = _constrain(logits_BTV, ("batch", "length", "act_vocab"))
 
     if cache is not None:
-      if G == 1:
-        k, v = layer_cache
-      else:
-        k, v = tuple(c[0] for c in layer_cache), tuple(c[1] for c in layer_cache)
-      cache = KVCache(k_LBSKH=k, v_LBSKH=v, length=cache.length + T)
+      cache = _cache_from_scan(layer_cache, G, cache, T)
     return logits_BTV, cache
 
 
-def _cache_mask(length: Array, T: int, S: int) -> Array:
-  """Query i sits at slot length + i and sees slots <= its own: mask_11TS."""
-  q_slot_T = length + jnp.arange(T, dtype=jnp.int32)
-  kv_slot_S = jnp.arange(S, dtype=jnp.int32)
-  return (kv_slot_S[None, :] <= q_slot_T[:, None])[None, None]
+def _scan_cache(cache: KVCache | None, G: int):
+  """The scanned layer stack's view of the cache: (k, v) per step for one layer kind
+  (G == 1, the scan body is a Block), or G such pairs (the body is a BlockGroup)."""
+  if cache is None:
+    return None
+  pairs = tuple(zip(cache.k, cache.v))
+  return pairs[0] if G == 1 else pairs
+
+
+def _cache_from_scan(layer_cache, G: int, cache: KVCache, T: int) -> KVCache:
+  pairs = (layer_cache,) if G == 1 else layer_cache
+  return KVCache(k=tuple(p[0] for p in pairs), v=tuple(p[1] for p in pairs),
+                 length=cache.length + T, start_B=cache.start_B)
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -422,7 +457,7 @@ def _init(cfg: ModelConfig, rng: Array) -> Any:
 def init_params(cfg: ModelConfig, rng: Array) -> Any:
   """Boxed (nn.Partitioned) parameters on one device; `nn.unbox` for plain arrays.
 
-  Sharded training inits inside its own jit under the mesh (see train_step.Trainer).
+  Sharded training inits inside its own jit under the mesh (llmjax.training.sharded).
   """
   return _init(cfg, rng)
 

@@ -24,27 +24,24 @@ import dataclasses
 import json
 import os
 import pathlib
-import shutil
-import tempfile
 from typing import Any, Callable
 
 import numpy as np
 
-from llmjax import checkpoint, model
+from llmjax import model
 from llmjax.config import Config, ModelConfig, from_config
 from llmjax.errors import ConfigError
+from llmjax.paths import atomic_directory
 from llmjax.tokenizer import Tokenizer
+from llmjax.training import checkpoint, restore
 
 # ModelConfig fields that either map onto LlamaConfig / MixtralConfig or only affect
-# training / speed. MoE fields are checked by _moe_unsupported when moe_experts > 0.
+# training / speed. MoE fields are checked by _moe_unsupported when moe.experts > 0.
 _MAPPED_OR_TRAINING_ONLY = {
     "vocab_size", "d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ff",
     "rope_theta", "tie_embeddings", "norm_eps", "max_seq_len",
-    "dropout", "dtype", "param_dtype", "remat", "scan_layers", "scan_unroll", "attention_impl",
-    "init_std",
-    "moe_experts", "moe_top_k", "moe_every", "moe_d_ff", "moe_gating", "moe_renormalize",
-    "moe_shared_expert", "moe_dispatch", "moe_capacity_factor", "moe_aux_loss_weight",
-    "moe_z_loss_weight", "global_every", "qk_norm",
+    "dropout", "dtype", "param_dtype", "remat", "scan_unroll", "attention_impl", "init_std",
+    "moe", "global_every", "qk_norm",
 }
 # Why the variants LLaMA / Mixtral cannot express are refused, by field.
 _REASONS = {
@@ -75,18 +72,18 @@ def unsupported(cfg: ModelConfig) -> list[str]:
 
 
 def _moe_unsupported(cfg: ModelConfig) -> list[str]:
-  if not cfg.moe_experts:
+  if not cfg.moe.experts:
     return []
   checks = [
       (not cfg.qk_norm, "model.qk_norm=True: Mixtral has no QK-norm"),
-      (cfg.moe_every == 1, f"model.moe_every={cfg.moe_every}: Mixtral has experts in every "
+      (cfg.moe.every == 1, f"model.moe.every={cfg.moe.every}: Mixtral has experts in every "
                            "layer, not a dense/MoE pattern"),
-      (not cfg.moe_shared_expert, "model.moe_shared_expert=True: Mixtral has no shared expert"),
-      (cfg.moe_gating == "softmax", f"model.moe_gating={cfg.moe_gating!r}: Mixtral routes "
+      (not cfg.moe.shared_expert, "model.moe.shared_expert=True: Mixtral has no shared expert"),
+      (cfg.moe.gating == "softmax", f"model.moe.gating={cfg.moe.gating!r}: Mixtral routes "
                                     "with a softmax"),
-      (cfg.moe_renormalize, "model.moe_renormalize=False: Mixtral renormalises the top-k "
+      (cfg.moe.renormalize, "model.moe.renormalize=False: Mixtral renormalises the top-k "
                             "weights"),
-      (cfg.moe_dispatch == "dropless", f"model.moe_dispatch={cfg.moe_dispatch!r}: capacity "
+      (cfg.moe.dispatch == "dropless", f"model.moe.dispatch={cfg.moe.dispatch!r}: capacity "
                                        "dispatch drops tokens, Mixtral never does"),
   ]
   return [why for ok, why in checks if not ok]
@@ -100,7 +97,7 @@ def check_exportable(cfg: ModelConfig) -> None:
 
 
 def architecture(cfg: ModelConfig) -> str:
-  if cfg.moe_experts:
+  if cfg.moe.experts:
     return "MixtralForCausalLM"
   return "Qwen3ForCausalLM" if cfg.qk_norm else "LlamaForCausalLM"
 
@@ -141,11 +138,11 @@ def hf_config(cfg: ModelConfig, tok: Tokenizer, torch_dtype: str = "float32"
       "dtype": torch_dtype,
       "use_cache": True,
   }
-  if cfg.moe_experts:
+  if cfg.moe.experts:
     config.update({
-        "intermediate_size": cfg.expert_d_ff, "num_local_experts": cfg.moe_experts,
-        "num_experts_per_tok": cfg.moe_top_k, "router_jitter_noise": 0.0,
-        "router_aux_loss_coef": cfg.moe_aux_loss_weight, "output_router_logits": False,
+        "intermediate_size": cfg.expert_d_ff, "num_local_experts": cfg.moe.experts,
+        "num_experts_per_tok": cfg.moe.top_k, "router_jitter_noise": 0.0,
+        "router_aux_loss_coef": cfg.moe.aux_loss_weight, "output_router_logits": False,
         "sliding_window": None})
     for key in ("attention_bias", "mlp_bias"):
       del config[key]
@@ -195,7 +192,7 @@ def hf_state_dict(params: Any, cfg: ModelConfig, dtype: str = "float32"
   if cfg.qk_norm:  # [H] per head, shared by all heads in both
     per_layer.update({"self_attn.q_norm.weight": (("attn", "q_norm", "scale"), lambda w: w),
                       "self_attn.k_norm.weight": (("attn", "k_norm", "scale"), lambda w: w)})
-  if cfg.moe_experts:
+  if cfg.moe.experts:
     per_layer.update({
         "mlp.gate.weight": (("moe", "router"), _linear),  # [D, E] -> [E, D]
         "mlp.experts.down_proj": (("moe", "down"), lambda w: w.transpose(0, 2, 1)),
@@ -218,7 +215,7 @@ def hf_state_dict(params: Any, cfg: ModelConfig, dtype: str = "float32"
     w = stacked(*path)
     for i in range(cfg.n_layers):
       out[f"model.layers.{i}.{hf_name}"] = convert(w[i])
-  if cfg.moe_experts:  # Mixtral fuses gate and up: gate_up_proj [E, 2F, D]
+  if cfg.moe.experts:  # Mixtral fuses gate and up: gate_up_proj [E, 2F, D]
     gate, up = stacked("moe", "gate"), stacked("moe", "up")
     for i in range(cfg.n_layers):
       out[f"model.layers.{i}.mlp.experts.gate_up_proj"] = np.concatenate(
@@ -343,8 +340,7 @@ def to_json(d: dict) -> str:
 def check_workdir(workdir: str | os.PathLike, which: str = "auto") -> Config:
   """The checkpoint's config, after refusing variants HF cannot reproduce (cheap: no
   parameters are read)."""
-  _, _, meta = checkpoint.read_meta(pathlib.Path(workdir), which)
-  cfg = from_config(meta["config"])
+  cfg = from_config(checkpoint.find(workdir, which).meta["config"])
   check_exportable(cfg.model)
   return cfg
 
@@ -367,21 +363,17 @@ def export_hf_dir(workdir: str | os.PathLike, out: str | os.PathLike, *,
     raise ConfigError(f"the Hugging Face export needs the export extra ({e}): "
                       "pip install -e \".[export]\"") from e
 
-  from llmjax import inference  # noqa: PLC0415 (jax-heavy)
-
   out = pathlib.Path(out)
   if out.exists() and (not out.is_dir() or any(out.iterdir())):
     raise ConfigError(f"--out={str(out)!r} exists and is not empty: choose a new folder")
   check_workdir(workdir, which)
-  loaded = inference.load(workdir, which)
+  loaded = restore.load(workdir, which)
   cfg, tok = loaded.cfg, loaded.tokenizer
   tensors = hf_state_dict(loaded.params, cfg.model, dtype=_numpy_dtype(dtype))
   evals = [_eval_row(pathlib.Path(f), loaded.step) for f in eval_json_files]
   val = loaded.meta.get("val_bits_per_char")
 
-  out.parent.mkdir(parents=True, exist_ok=True)
-  tmp = pathlib.Path(tempfile.mkdtemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent))
-  try:
+  with atomic_directory(out) as tmp:
     save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
     files = {
         "config.json": to_json(hf_config(cfg.model, tok, dtype)),
@@ -394,12 +386,6 @@ def export_hf_dir(workdir: str | os.PathLike, out: str | os.PathLike, *,
     for name, text in files.items():
       (tmp / name).write_text(text, encoding="utf-8")
     (tmp / "tokenizer.model").write_bytes(tok.model_proto)
-    if out.exists():
-      out.rmdir()  # empty, checked above
-    os.replace(tmp, out)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
   return out
 
 
@@ -437,8 +423,8 @@ def model_card(cfg: Config, step: int, params: Any, bos_id: int, val_bpc: float 
   rows += [f"| `{e['data']}` | {e['lines']} | {e['bits_per_char']:.4f} | "
            f"{e['bits_per_byte']:.4f} |" for e in evals]
   table = "\n".join(rows) if rows else "| (no evaluation recorded) | | | |"
-  ffn = (f"{m.moe_experts} experts of {m.expert_d_ff}, top {m.moe_top_k} per token"
-         if m.moe_experts else str(m.d_ff))
+  ffn = (f"{m.moe.experts} experts of {m.expert_d_ff}, top {m.moe.top_k} per token"
+         if m.moe.experts else str(m.d_ff))
   return f"""---
 language:
 - tt

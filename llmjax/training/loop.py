@@ -1,4 +1,8 @@
-"""The training loop: data -> sharded state -> steps -> logs, evals, checkpoints, resume."""
+"""The training loop: data -> sharded state -> steps -> logs, evals, checkpoints, resume.
+
+The loop knows no benchmark: what it evaluates is passed in (`Evaluators`; the train
+command passes llmjax.evals.for_training(cfg): validation bits/char and the few-shot probe).
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,41 @@ import dataclasses
 import json
 import pathlib
 import time
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import jax
 
-from llmjax import checkpoint, metrics, model, multihost, scoring, sharding
+from llmjax import model
 from llmjax.config import Config
 from llmjax.data import pipeline
+from llmjax.data.pipeline import PreparedData
 from llmjax.errors import CheckpointError
-from llmjax.train_step import Trainer
+from llmjax.paths import atomic_write_text
+from llmjax.training import checkpoint, metrics, multihost, sharding
+from llmjax.training.sharded import ShardedModel
+from llmjax.training.step import Trainer
 
 
-def maybe_initialize_distributed() -> None:
-  """Joins a multi-process run when the launcher asked for one (see llmjax.multihost)."""
-  multihost.maybe_initialize_distributed()
+@dataclasses.dataclass(frozen=True)
+class EvalContext:
+  """What an evaluator sees: the model on the mesh, the current parameters, the data."""
+  model: ShardedModel
+  params: Any
+  data: PreparedData
+  batch_size: int
+  step: int
+
+
+Evaluator = Callable[[EvalContext], dict[str, float]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluators:
+  """validate runs every train.eval_every steps and must return val_bits_per_char (the
+  best checkpoint is chosen by it); each (every, evaluator) of `periodic` runs every
+  `every` steps. Both also run at step 0 and at the last step."""
+  validate: Evaluator
+  periodic: Sequence[tuple[int, Evaluator]] = ()
 
 
 def _say(msg: str) -> None:
@@ -46,11 +71,12 @@ class RunResult:
 class _Run:
   """One invocation of the training loop (possibly resuming an earlier one)."""
 
-  def __init__(self, cfg: Config, cfg_dict: dict):
+  def __init__(self, cfg: Config, cfg_dict: dict, evaluators: Evaluators):
     self.cfg, self.cfg_dict = cfg, cfg_dict
+    self.evaluators = evaluators
     self.workdir = pathlib.Path(cfg.workdir)
     self.workdir.mkdir(parents=True, exist_ok=True)
-    self.data = pipeline.prepare_data(cfg.data, cfg.model.vocab_size, self.workdir)
+    self.data = pipeline.prepare_data(cfg.data, cfg.model.vocab_size, self.workdir, log=_say)
     self.mesh = sharding.make_mesh(cfg.mesh)
     self.trainer = Trainer(cfg, self.mesh)
     self.ckpt = checkpoint.Checkpointer(self.workdir, cfg.train.keep_checkpoints)
@@ -84,7 +110,7 @@ class _Run:
     self.iterator.set_state(data_state)
     self.step = self.restored_step = step
     if (self.workdir / "best").is_dir():
-      self.best_bpc = checkpoint.read_meta(self.workdir, "best")[2].get(
+      self.best_bpc = checkpoint.find(self.workdir, "best").meta.get(
           "val_bits_per_char", float("inf"))
     _say(f"resumed from {self.ckpt.dir / str(step)}")
     return state
@@ -92,34 +118,33 @@ class _Run:
   def meta(self, **extra) -> dict:
     return run_meta(self.cfg_dict, self.cfg, self.data.tokenizer, self.step, **extra)
 
-  def evaluate(self) -> dict[str, float]:
-    val = scoring.score_rows(self.trainer, self.state.params, self.data.val,
-                             self.cfg.data.batch_size)
-    record = {"val_loss": val["loss"], "val_bits_per_char": val["bits_per_char"],
-              "val_bits_per_byte": val["bits_per_byte"]}
+  def _context(self) -> EvalContext:
+    return EvalContext(self.trainer, self.state.params, self.data, self.cfg.data.batch_size,
+                       self.step)
+
+  def _record(self, record: dict[str, float]) -> None:
     self.writer.write(self.step, record)
     self.history.append({"step": self.step, **record})
-    if self.cfg.train.keep_best and val["bits_per_char"] < self.best_bpc:
-      self.best_bpc = val["bits_per_char"]
-      self.ckpt.save_best(self.step, self.state.params,
-                          self.meta(val_bits_per_char=val["bits_per_char"]))
     _say(metrics.log_line(self.step, self.cfg.train.total_steps, record, None))
+
+  def evaluate(self) -> dict[str, float]:
+    """Validation (and the best checkpoint by its bits/char)."""
+    record = self.evaluators.validate(self._context())
+    self._record(record)
+    bpc = record["val_bits_per_char"]
+    if self.cfg.train.keep_best and bpc < self.best_bpc:
+      self.best_bpc = bpc
+      self.ckpt.save_best(self.step, self.state.params, self.meta(val_bits_per_char=bpc))
     return record
 
-  def fewshot(self) -> None:
-    """Every train.fewshot_every steps: the fast probe of llmjax.evals (a QA sample,
-    a TatBLiMP sample, FLORES bits/char), so the curves show when the model learns facts."""
-    if jax.process_count() > 1:
-      return  # the probe scores whole batches on one process
-    if getattr(self, "_probe", None) is None:
-      from llmjax.evals.suite import FewShotProbe  # pylint: disable=g-import-not-at-top
-      t = self.cfg.train
-      self._probe = FewShotProbe.create(t.fewshot_qa_facts, t.fewshot_blimp_pairs,
-                                        t.fewshot_flores_lines)
-    record = self._probe(self.trainer, self.state.params, self.data.tokenizer)
-    self.writer.write(self.step, record)
-    self.history.append({"step": self.step, **record})
-    _say(metrics.log_line(self.step, self.cfg.train.total_steps, record, None))
+  def periodic(self, done: bool) -> bool:
+    """The periodic evaluators due at this step; whether any ran."""
+    ran = False
+    for every, evaluator in self.evaluators.periodic:
+      if every and (self.step % every == 0 or done):
+        self._record(evaluator(self._context()))
+        ran = True
+    return ran
 
   def log(self, m: dict, rate: float, step_s: float) -> None:
     remaining = self.cfg.train.total_steps - self.step
@@ -135,21 +160,31 @@ class _Run:
     counts = model.count_params(self.state.params)
     stats = self.data.stats
     epoch_steps = self.data.train.inputs.shape[0] / self.cfg.data.batch_size
-    if self.cfg.model.moe_experts:
+    if self.cfg.model.moe.experts:
       active = model.active_params(self.cfg.model, self.state.params)
       _say(f"MoE: {active / 1e6:.2f}M of {counts['total'] / 1e6:.2f}M params active per token")
     _say(f"llmjax {self.cfg.name}: {counts['total'] / 1e6:.2f}M params on "
          f"{jax.device_count()} {jax.devices()[0].device_kind} device(s), mesh "
          f"{dict(self.mesh.shape)}")
-    _say(f"data: {json.dumps(stats)}; {epoch_steps:.1f} steps/epoch, "
-         f"{self.cfg.train.total_steps / max(epoch_steps, 1e-9):.1f} epochs planned")
+    _say(f"data: {self.data.source}")
+    _say(f"  train: {stats['train_docs']:,} documents, {stats['train_chars'] / 1e6:.2f}M "
+         f"characters, {stats['train_tokens'] / 1e6:.2f}M tokens "
+         f"({stats['train_chars_per_token']:.2f} characters/token), {stats['train_rows']:,} "
+         f"rows of {self.cfg.data.seq_len} ({100 * stats['train_padding']:.1f}% padding)")
+    _say(f"  validation: {stats['val_docs']:,} of {stats['val_docs_total']:,} held-out "
+         f"documents, {stats['val_tokens']:,} tokens")
+    _say(f"  {epoch_steps:.1f} steps per epoch: {self.cfg.train.total_steps} steps are "
+         f"{self.cfg.train.total_steps / max(epoch_steps, 1e-9):.1f} epochs")
+    if jax.process_index() == 0:  # the same numbers for scripts (llmjax.experiments)
+      atomic_write_text(self.workdir / "data.json",
+                        json.dumps({"source": self.data.source, **stats}, indent=1) + "\n")
 
   def train(self, stop_after: int | None = None) -> RunResult:
     cfg = self.cfg.train
     self.describe()
     first_val = self.evaluate() if self.step == 0 else None
-    if self.step == 0 and cfg.fewshot_every:
-      self.fewshot()
+    if self.step == 0:
+      self.periodic(done=False)
     last_val = first_val
     clock, steps_timed = time.perf_counter(), 0
     while self.step < cfg.total_steps:
@@ -166,12 +201,10 @@ class _Run:
         clock, steps_timed = time.perf_counter(), 0
       if self.step % cfg.eval_every == 0 or done:
         last_val = self.evaluate()
-      fewshot_now = cfg.fewshot_every and (self.step % cfg.fewshot_every == 0 or done)
-      if fewshot_now:
-        self.fewshot()
+      periodic_ran = self.periodic(done)
       if self.step % cfg.checkpoint_every == 0 or done:
         self.ckpt.save(self.step, self.state, self.iterator.get_state(), self.meta())
-      if self.step % cfg.eval_every == 0 or self.step % cfg.checkpoint_every == 0 or fewshot_now:
+      if self.step % cfg.eval_every == 0 or self.step % cfg.checkpoint_every == 0 or periodic_ran:
         clock, steps_timed = time.perf_counter(), 0  # keep evals and saves out of tokens/s
       if done:
         break
@@ -181,7 +214,8 @@ class _Run:
     return RunResult(self.step, first_val, last_val, best, self.history)
 
 
-def train(cfg: Config, cfg_dict: dict, *, stop_after: int | None = None) -> RunResult:
+def train(cfg: Config, cfg_dict: dict, evaluators: Evaluators, *,
+          stop_after: int | None = None) -> RunResult:
   """Trains (or resumes) `cfg` in cfg.workdir. `stop_after` ends early, as a kill would."""
-  maybe_initialize_distributed()
-  return _Run(cfg, cfg_dict).train(stop_after=stop_after)
+  multihost.maybe_initialize_distributed()
+  return _Run(cfg, cfg_dict, evaluators).train(stop_after=stop_after)

@@ -1,8 +1,11 @@
-"""Train state, loss, and the jitted train / eval steps over a device mesh."""
+"""The optimizer layer: train state, the exact gradient (with accumulation), the train step.
+
+Trainer extends ShardedModel (a model placed on the mesh) with the optimizer, the sharded
+train state and the jitted, state-donating train step.
+"""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import flax
@@ -12,12 +15,11 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
-from llmjax import moe, optim, sharding
 from llmjax.config import Config
-from llmjax.model import Transformer
-
-Batch = dict[str, jax.Array]
-LN2 = math.log(2.0)
+from llmjax.model import moe
+from llmjax.model.transformer import Transformer
+from llmjax.training import optim, sharding
+from llmjax.training.sharded import Batch, ShardedModel, forward_sums
 
 
 @flax.struct.dataclass
@@ -27,33 +29,11 @@ class TrainState:
   opt_state: Any
 
 
-def _forward_sums(params, model: Transformer, batch: Batch, dropout_rng: jax.Array | None
-                  ) -> tuple[jax.Array, jax.Array, dict[str, jax.Array] | None]:
-  """(summed nats, real tokens, MoE router stats stacked over MoE layers or None)."""
-  rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
-  is_moe = model.cfg.moe_experts > 0
-  out = model.apply(
-      {"params": params}, batch["inputs"], positions_BT=batch["positions"],
-      segment_ids_BT=batch["segment_ids"], deterministic=dropout_rng is None, rngs=rngs,
-      mutable=["intermediates"] if is_moe else False)
-  (logits_BTV, _), stats = (out[0], out[1]["intermediates"]["moe"][0]) if is_moe else (out, None)
-  nll_BT = optax.softmax_cross_entropy_with_integer_labels(logits_BTV, batch["targets"])
-  weights_BT = (batch["segment_ids"] > 0).astype(jnp.float32)
-  return jnp.sum(nll_BT * weights_BT), jnp.sum(weights_BT), stats
-
-
-def loss_sums(params, model: Transformer, batch: Batch,
-              dropout_rng: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
-  """Summed next-token cross-entropy (nats) over real tokens, and their count."""
-  nll, weight, _ = _forward_sums(params, model, batch, dropout_rng)
-  return nll, weight
-
-
 def _objective(params, model: Transformer, batch: Batch, dropout_rng: jax.Array | None):
   """What is differentiated: summed nats + the MoE auxiliary losses × tokens (so that
   dividing by the total token count gives mean loss + token-weighted mean aux loss,
   exactly, under gradient accumulation). Aux: (nats, tokens, router metrics)."""
-  nll, weight, stats = _forward_sums(params, model, batch, dropout_rng)
+  nll, weight, stats = forward_sums(params, model, batch, dropout_rng)
   if stats is None:
     return nll, (nll, weight, {})
   objective = nll + moe.aux_objective(stats, model.cfg) * weight
@@ -104,31 +84,27 @@ def grads_loss_and_metrics(params, model: Transformer, batch: Batch,
   return jax.tree.map(lambda g: g / weight, grads), loss_sum / weight, weight, metrics
 
 
-class Trainer:
-  """Builds the sharded state and the jitted steps for one config on one mesh."""
+class Trainer(ShardedModel):
+  """The sharded train state and the jitted train step for one config on one mesh."""
 
   def __init__(self, cfg: Config, mesh: Mesh, total_steps: int | None = None):
+    super().__init__(cfg.model, cfg.mesh, mesh)
     self.cfg = cfg
-    self.mesh = mesh
-    self.model = Transformer(cfg.model)
     self.total_steps = total_steps or cfg.train.total_steps
     self.schedule = optim.schedule(cfg.optim, self.total_steps)
     self.tx = optim.make_optimizer(cfg.optim, self.total_steps)
-    self.batch_sharding = sharding.batch_sharding(mesh, cfg.mesh)
-    self.replicated = sharding.replicated(mesh)
     with self.context():
       abstract = jax.eval_shape(self._init_boxed, jax.random.key(0))
     self.state_sharding = sharding.logical_to_sharding(
         nn.get_partition_spec(abstract), mesh, cfg.mesh)
-    self._train_step = None
-    self._eval_step = None
-
-  def context(self):
-    return sharding.activate(self.mesh, self.cfg.mesh)
+    self._train_step = jax.jit(
+        self._step,
+        in_shardings=(self.state_sharding, self.batch_sharding, self.replicated),
+        out_shardings=(self.state_sharding, self.replicated),
+        donate_argnums=0)
 
   def _init_boxed(self, rng: jax.Array) -> TrainState:
-    shards = self.mesh.shape["data"] * self.mesh.shape["fsdp"] * self.mesh.shape["expert"]
-    params = self.model.init({"params": rng}, jnp.zeros((shards, 2), jnp.int32))["params"]
+    params = self.init_boxed_params(rng)
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       opt_state=self.tx.init(params))
 
@@ -157,24 +133,5 @@ class Trainer:
     return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
   def train_step(self, state: TrainState, batch: Batch, rng: jax.Array):
-    if self._train_step is None:
-      self._train_step = jax.jit(
-          self._step,
-          in_shardings=(self.state_sharding, self.batch_sharding, self.replicated),
-          out_shardings=(self.state_sharding, self.replicated),
-          donate_argnums=0)
     with self.context():
       return self._train_step(state, batch, rng)
-
-  def eval_step(self, params, batch: Batch) -> tuple[jax.Array, jax.Array]:
-    """(summed nats, token count) for one batch, dropout off."""
-    if self._eval_step is None:
-      self._eval_step = jax.jit(
-          lambda p, b: loss_sums(p, self.model, b),
-          in_shardings=(self.state_sharding.params, self.batch_sharding),
-          out_shardings=self.replicated)
-    with self.context():
-      return self._eval_step(params, batch)
-
-  def put_batch(self, local_batch: dict) -> Batch:
-    return sharding.global_batch(local_batch, self.batch_sharding)

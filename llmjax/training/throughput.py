@@ -1,4 +1,4 @@
-"""Times the real train step (same code as training) on synthetic tokens."""
+"""Train-step throughput: the real train step (same code as training) timed on synthetic tokens."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import time
 import jax
 import numpy as np
 
-from llmjax import metrics, model, sharding
+from llmjax import model
 from llmjax.config import Config
-from llmjax.train_step import Trainer
+from llmjax.training import metrics, sharding
+from llmjax.training.step import Trainer
 
 
 def synthetic_batch(cfg: Config, seed: int = 0) -> dict[str, np.ndarray]:

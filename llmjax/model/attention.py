@@ -14,11 +14,24 @@ from llmjax.errors import ConfigError
 _CUDNN_DTYPES = (jnp.bfloat16, jnp.float16)
 
 
-def resolve_impl(impl: str, dtype: jnp.dtype) -> str:
-  """'auto' -> 'cudnn' on GPU with a 16-bit compute dtype, else 'xla'."""
-  if impl != "auto":
-    return impl
-  # fp32 on GPU stays on XLA: cuDNN would silently round q/k/v to bf16.
+def check_backend(impl: str) -> None:
+  """ConfigError when model.attention_impl='cudnn' cannot run on this machine."""
+  if impl == "cudnn" and jax.default_backend() != "gpu":
+    raise ConfigError(f"model.attention_impl='cudnn' needs a GPU (this is "
+                      f"{jax.default_backend()}); use 'auto' or 'xla'")
+
+
+def resolve_impl(impl: str, dtype: jnp.dtype, *, causal: bool, softcap: float = 0.0) -> str:
+  """Which kernel runs: cuDNN flash attention for causal attention (training, scoring,
+  prefill) on a GPU with a 16-bit dtype and no soft-cap, when impl is 'auto' or 'cudnn';
+  XLA otherwise. Decoding steps (a few queries against the cache, with an explicit mask)
+  always run on XLA. Config validation and check_backend refuse an explicit 'cudnn' where
+  it could never run, so 'cudnn' here falls back only for decoding steps."""
+  if impl == "xla" or not causal or softcap > 0:
+    return "xla"
+  if impl == "cudnn":
+    return "cudnn"
+  # auto. fp32 stays on XLA: cuDNN would round q/k/v to bf16.
   if jax.default_backend() == "gpu" and jnp.dtype(dtype) in _CUDNN_DTYPES:
     return "cudnn"
   return "xla"
@@ -74,14 +87,10 @@ def dot_product_attention(q_BTNH: jax.Array, k_BSKH: jax.Array, v_BSKH: jax.Arra
   window: with causal, a query sees only the last `window` keys (itself included), via
     local_window_size (static, so cuDNN can skip the blocks outside it); 0 = no window.
   softcap: > 0 soft-caps the scores (XLA only).
-  impl: 'auto' | 'xla' | 'cudnn' | 'splash'.
+  impl: the configured model.attention_impl ('auto' | 'xla' | 'cudnn'); resolve_impl picks
+    the kernel.
   """
-  impl = resolve_impl(impl, q_BTNH.dtype)
-  if impl == "splash":
-    raise ConfigError("model.attention_impl='splash' (TPU) is not supported yet; "
-                      "use 'auto' or 'xla'")
-  if impl not in ("xla", "cudnn"):
-    raise ConfigError(f"unknown attention impl {impl!r}")
+  impl = resolve_impl(impl, q_BTNH.dtype, causal=causal, softcap=softcap)
   if causal and q_BTNH.shape[1] != k_BSKH.shape[1]:
     raise ValueError("causal=True needs T == S; pass an explicit mask for cached decoding")
   if mask_BTS is not None and mask_BTS.ndim == 3:
@@ -92,11 +101,8 @@ def dot_product_attention(q_BTNH: jax.Array, k_BSKH: jax.Array, v_BSKH: jax.Arra
   if softcap > 0:  # always the XLA path (cuDNN here has no soft-cap)
     return _softcapped_attention(q_BTNH, k_BSKH, v_BSKH, mask_BTS, causal, window,
                                  softcap).astype(out_dtype)
-  if impl == "cudnn":
-    # cuDNN flash attention: bf16/fp16 q/k/v only, head_dim <= 128 (multiple of 8), and
-    # is_causal lets it skip the upper triangle; a boolean mask is lowered to a bias.
-    if jnp.dtype(out_dtype) not in _CUDNN_DTYPES:
-      q_BTNH, k_BSKH, v_BSKH = (a.astype(jnp.bfloat16) for a in (q_BTNH, k_BSKH, v_BSKH))
+  # cuDNN flash attention: bf16/fp16 q/k/v only, head_dim <= 128 (multiple of 8), and
+  # is_causal lets it skip the upper triangle; a boolean mask is lowered to a bias.
   # XLA fills masked logits with a large finite negative (not -inf): a fully masked row
   # gives a uniform average, never NaN, in outputs or gradients.
   out_BTNH = jax.nn.dot_product_attention(

@@ -10,8 +10,11 @@ never leaves a half-written checkpoint that looks finished.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import pathlib
 from typing import Any
+
+import jax
 
 import orbax.checkpoint as ocp
 
@@ -99,41 +102,64 @@ class Checkpointer:
     self._best.close()
 
 
-def read_meta(workdir: pathlib.Path, which: str = "auto") -> tuple[pathlib.Path, int, dict]:
-  """Finds a checkpoint ('best', 'latest', 'auto' = best if any, or a step number)."""
+@dataclasses.dataclass(frozen=True)
+class CheckpointRef:
+  """One checkpoint found under a workdir: its manager folder, step and metadata."""
+  directory: pathlib.Path  # workdir/best or workdir/checkpoints
+  step: int
+  meta: dict[str, Any]
+
+  @property
+  def path(self) -> pathlib.Path:
+    return self.directory / str(self.step)
+
+
+CHOICES = ("auto", "best", "latest")
+
+
+def find(workdir: str | pathlib.Path, which: str = "auto") -> CheckpointRef:
+  """A checkpoint by name: 'best', 'latest', 'auto' (best if any, else latest) or a step."""
   workdir = pathlib.Path(workdir)
   if not workdir.is_dir():
     raise CheckpointError(f"workdir {workdir} does not exist")
+  if which not in CHOICES and not which.isdigit():
+    raise CheckpointError(f"checkpoint {which!r}: choose one of {', '.join(CHOICES)} or a "
+                          "step number")
   candidates = {"best": [workdir / "best"], "latest": [workdir / "checkpoints"],
                 "auto": [workdir / "best", workdir / "checkpoints"]}
-  dirs = candidates.get(which, [workdir / "checkpoints"])
-  for d in dirs:
-    mngr = ocp.CheckpointManager(d.absolute(), options=ocp.CheckpointManagerOptions(create=False)) \
-        if d.is_dir() else None
-    if mngr is None:
+  for d in candidates.get(which, [workdir / "checkpoints"]):
+    if not d.is_dir():
       continue
+    mngr = ocp.CheckpointManager(d.absolute(), options=ocp.CheckpointManagerOptions(create=False))
     step = int(which) if which.isdigit() else mngr.latest_step()
     if step is None:
       continue
+    if step not in mngr.all_steps():
+      raise CheckpointError(f"no checkpoint of step {step} under {d} (have "
+                            f"{sorted(mngr.all_steps())})")
     try:
       meta = mngr.restore(step, args=ocp.args.Composite(**{META: ocp.args.JsonRestore()}))[META]
-    except Exception as e:
+    except Exception as e:  # orbax raises many types; all mean "unreadable"
       raise CheckpointError(f"cannot read checkpoint {d / str(step)}: {e}") from e
-    return d, step, meta
+    return CheckpointRef(d, step, meta)
   raise CheckpointError(f"no checkpoint ({which}) found under {workdir}")
 
 
-def restore_params(directory: pathlib.Path, step: int, abstract_params, abstract_state=None):
-  """Parameters from a best/ checkpoint, or from a full train state in checkpoints/."""
-  mngr = ocp.CheckpointManager(directory.absolute(),
+def restore_params(ref: CheckpointRef, abstract_params) -> Any:
+  """Parameters of a best/ checkpoint, or the params of a full train state in checkpoints/
+  (restored alone: no optimizer needed)."""
+  mngr = ocp.CheckpointManager(ref.directory.absolute(),
                                options=ocp.CheckpointManagerOptions(create=False))
   try:
-    if directory.name == "best":
-      return mngr.restore(step, args=ocp.args.Composite(**{
+    if ref.directory.name == "best":
+      return mngr.restore(ref.step, args=ocp.args.Composite(**{
           PARAMS: ocp.args.StandardRestore(abstract_params)}))[PARAMS]
-    state = mngr.restore(step, args=ocp.args.Composite(**{
-        STATE: ocp.args.StandardRestore(abstract_state)}))[STATE]
-    return state.params
+    target = {"params": abstract_params}
+    restore_args = jax.tree.map(lambda a: ocp.ArrayRestoreArgs(sharding=a.sharding), target)
+    state = mngr.restore(ref.step, args=ocp.args.Composite(**{
+        STATE: ocp.args.PyTreeRestore(item=target, restore_args=restore_args,
+                                      partial_restore=True)}))[STATE]
+    return state["params"]
   except Exception as e:
-    raise CheckpointError(f"cannot restore parameters from {directory / str(step)}: "
+    raise CheckpointError(f"cannot restore parameters from {ref.path}: "
                           f"{type(e).__name__}: {str(e).splitlines()[0][:300]}") from e

@@ -1,11 +1,11 @@
-"""Reading UTF-8 text folders (one document per line) and splitting them."""
+"""Reading UTF-8 text folders (one document per line), splitting and hashing documents."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import pathlib
-from typing import Iterable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from llmjax.errors import DataError
 
@@ -26,8 +26,14 @@ def list_text_files(text_dir: PathLike) -> list[pathlib.Path]:
   return files
 
 
-def _iter_lines(path: pathlib.Path) -> Iterable[str]:
-  """Non-empty stripped lines; a decoding error names the file and line."""
+def iter_lines(path: PathLike, on_bad_utf8: Callable[[str], None] | None = None
+               ) -> Iterator[str]:
+  """Non-empty stripped lines of a UTF-8 file (the one line reader).
+
+  A line that is not valid UTF-8 is a DataError naming the file and line, or, given
+  `on_bad_utf8`, is reported to it (one message) and skipped.
+  """
+  path = pathlib.Path(path)
   try:
     f = open(path, "rb")
   except OSError as e:
@@ -37,8 +43,11 @@ def _iter_lines(path: pathlib.Path) -> Iterable[str]:
       try:
         line = raw.decode("utf-8")
       except UnicodeDecodeError as e:
-        raise DataError(f"{str(path)!r} line {lineno} is not valid UTF-8 "
-                        f"(byte offset {e.start} in the line)") from e
+        msg = f"{path}:{lineno}: not valid UTF-8 (byte {e.start} of the line)"
+        if on_bad_utf8 is None:
+          raise DataError(msg) from e
+        on_bad_utf8(msg)
+        continue
       line = line.strip()  # also drops '\r' of Windows line ends and stray spaces
       if line:
         yield line
@@ -49,7 +58,7 @@ def read_lines(path: PathLike) -> list[str]:
   path = pathlib.Path(path)
   if not path.is_file():
     raise DataError(f"text file {str(path)!r} does not exist")
-  lines = list(_iter_lines(path))
+  lines = list(iter_lines(path))
   if not lines:
     raise DataError(f"text file {str(path)!r} holds no non-empty lines")
   return lines
@@ -63,7 +72,7 @@ def read_documents(paths_or_dir: PathLike | Sequence[PathLike]) -> list[str]:
     paths = [pathlib.Path(p) for p in paths_or_dir]
   docs: list[str] = []
   for path in paths:
-    docs.extend(_iter_lines(path))
+    docs.extend(iter_lines(path))
   if not docs:
     where = str(paths_or_dir) if isinstance(paths_or_dir, (str, os.PathLike)) else \
         f"{len(paths)} files"
@@ -86,3 +95,17 @@ def split_documents(docs: Sequence[str],
   for doc in docs:
     (val if doc_hash_fraction(doc) < val_fraction else train).append(doc)
   return train, val
+
+
+def training_split(text_dir: PathLike, val_fraction: float) -> list[str]:
+  """The training documents of a text folder, exactly as the training pipeline splits them."""
+  return split_documents(read_documents(text_dir), val_fraction)[0]
+
+
+def corpus_sha256(docs: Sequence[str]) -> str:
+  """A hash of the documents' text and order (what a tokenizer or shard set is built from)."""
+  h = hashlib.sha256()
+  for doc in docs:
+    h.update(doc.encode("utf-8"))
+    h.update(b"\n")
+  return h.hexdigest()
