@@ -10,8 +10,8 @@ import jax
 from absl import flags
 from ml_collections import config_flags
 
-from llmjax import errors
-from llmjax.config import from_config
+from llmjax import config, errors
+
 from llmjax.training import throughput
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a configs/*.py file.",
@@ -22,7 +22,7 @@ _WARMUP = flags.DEFINE_integer("warmup", 3, "Untimed steps first (compilation, a
 
 def main(argv):
   del argv
-  result = throughput.bench_train_step(from_config(_CONFIG.value.to_dict()),
+  result = throughput.bench_train_step(config.from_config(_CONFIG.value.to_dict()),
                                        steps=_STEPS.value, warmup=_WARMUP.value)
   if jax.process_index() == 0:
     print(json.dumps(result))
@@ -30,4 +30,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("config")
-  errors.run(main)
+  errors.run(main, config.parse_command_line)

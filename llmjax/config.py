@@ -8,6 +8,8 @@ the ConfigDict: it receives the frozen dataclasses below, built once by `from_co
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import json
 import math
 import os
 import pathlib
@@ -17,6 +19,7 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
+from llmjax import errors
 from llmjax.errors import ConfigError
 
 REMAT_POLICIES = ("none", "full", "dots", "dots_no_batch", "attn_out")
@@ -26,6 +29,8 @@ SCHEDULES = ("cosine", "wsd", "constant")
 POSITION_EMBEDDINGS = ("rope", "learned")
 MOE_GATINGS = ("softmax", "sigmoid")
 MOE_DISPATCHES = ("dropless", "capacity")
+MLP_ACTIVATIONS = ("swiglu", "relu2")
+OPTIMIZERS = ("adamw", "muon")
 
 
 def _check(ok: bool, message: str) -> None:
@@ -95,7 +100,9 @@ class ModelConfig:
   n_heads: int = 8
   n_kv_heads: int = 4  # grouped-query attention: n_heads % n_kv_heads == 0
   head_dim: int = 64
-  d_ff: int = 1408  # SwiGLU hidden size
+  d_ff: int = 1408  # MLP hidden size
+  mlp_activation: str = "swiglu"  # one of MLP_ACTIVATIONS; relu2 = relu(x)^2, no gate
+  zero_init_out: bool = False  # attention / MLP output projections start at zero
   rope_theta: float = 10_000.0
   tie_embeddings: bool = True
   norm_eps: float = 1e-5
@@ -151,8 +158,14 @@ class ModelConfig:
            f"model.n_heads={self.n_heads} must be a multiple of "
            f"model.n_kv_heads={self.n_kv_heads}")
     _check(self.head_dim % 2 == 0, "model.head_dim must be even (RoPE rotates pairs)")
+    _check(self.rope_theta > 0 and self.norm_eps > 0 and self.init_std > 0,
+           "model.rope_theta, model.norm_eps and model.init_std must be positive")
     _check(0.0 <= self.dropout < 1.0, "model.dropout must be in [0, 1)")
     _check(self.scan_unroll >= 1, "model.scan_unroll must be >= 1")
+    _check(self.mlp_activation in MLP_ACTIVATIONS,
+           f"model.mlp_activation={self.mlp_activation!r}; choose one of {MLP_ACTIVATIONS}")
+    _check(self.mlp_activation == "swiglu" or not self.moe.experts,
+           "model.mlp_activation='relu2' is for dense MLPs; MoE experts are SwiGLU")
     _check(self.remat in REMAT_POLICIES,
            f"model.remat={self.remat!r}; choose one of {REMAT_POLICIES}")
     _check(self.attention_impl in ATTENTION_IMPLS,
@@ -191,11 +204,19 @@ class DataConfig:
   # Mixed sources instead of text_dir: comma-separated kind:spec[:weight], kind one of
   # SOURCE_KINDS, e.g. "leipzig:tat_news_2015_1M:2,text:/data/tt". Empty: use text_dir.
   sources: str = ""
+  # With no sources / text_dir / $LLMJAX_TEXT_DIR: these Leipzig corpora (comma list).
+  default_corpus: str = "tat_mixed_2015_1M"
+  clean: bool = True  # clean downloaded (Leipzig) corpora before training; cached
 
   def __post_init__(self):
     parse_sources(self.sources)  # ConfigError on a malformed entry
+    _check(bool(self.default_corpus.strip(",").strip()),
+           "data.default_corpus must name at least one Leipzig corpus")
     _check(self.seq_len > 1, "data.seq_len must be > 1")
     _check(self.batch_size > 0, "data.batch_size must be positive")
+    _check(self.max_val_rows >= 0, "data.max_val_rows must be >= 0 (0 = all)")
+    _check(self.tokenizer_max_sentences >= 0,
+           "data.tokenizer_max_sentences must be >= 0 (0 = all)")
     _check(0.0 < self.val_fraction < 0.5, "data.val_fraction must be in (0, 0.5)")
     _check(self.tokenizer_model_type in ("unigram", "bpe"),
            "data.tokenizer_model_type must be 'unigram' or 'bpe'")
@@ -213,13 +234,26 @@ class OptimConfig:
   eps: float = 1e-8
   weight_decay: float = 0.1
   clip_norm: float = 1.0
-  grad_accum: int = 1
+  # adamw: AdamW everywhere. muon: Muon (orthogonalised momentum, optax.contrib.muon) for
+  # the hidden weight matrices at muon_lr, AdamW at lr for embeddings, norms and routers.
+  optimizer: str = "adamw"  # one of OPTIMIZERS
+  muon_lr: float = 0.02
+  z_loss: float = 0.0  # > 0: + z_loss * mean(logsumexp(logits)^2) (PaLM), keeps logits small
 
   def __post_init__(self):
     _check(self.lr > 0, "optim.lr must be positive")
+    _check(self.warmup_steps >= 0 and 0 <= self.min_lr_ratio <= 1,
+           "optim.warmup_steps must be >= 0 and optim.min_lr_ratio in [0, 1]")
+    _check(0 <= self.b1 < 1 and 0 <= self.b2 < 1 and self.eps > 0,
+           "optim.b1 and optim.b2 must be in [0, 1) and optim.eps > 0")
+    _check(self.weight_decay >= 0 and self.clip_norm > 0,
+           "optim.weight_decay must be >= 0 and optim.clip_norm > 0")
     _check(self.schedule in SCHEDULES,
            f"optim.schedule={self.schedule!r}; choose one of {SCHEDULES}")
-    _check(self.grad_accum >= 1, "optim.grad_accum must be >= 1")
+    _check(self.optimizer in OPTIMIZERS,
+           f"optim.optimizer={self.optimizer!r}; choose one of {OPTIMIZERS}")
+    _check(self.muon_lr > 0 and self.z_loss >= 0,
+           "optim.muon_lr must be positive and optim.z_loss >= 0")
     _check(0.0 < self.decay_fraction <= 1.0, "optim.decay_fraction must be in (0, 1]")
 
 
@@ -231,15 +265,32 @@ class TrainConfig:
   checkpoint_every: int = 100
   keep_checkpoints: int = 3
   keep_best: bool = True  # also keep the checkpoint with the lowest val bits/char
+  # Rows each device processes at once; the rest of data.batch_size (the global batch) is
+  # accumulated exactly. 0 = the largest that fits the device's memory (printed at start).
+  microbatch_size: int = 0
+  memory_limit_mb: int = 0  # per device, for that choice; 0 = what the device has
   # Few-shot validation (llmjax.evals): every N steps score a QA sample, a TatBLiMP sample
   # and FLORES bits/char; logged as fewshot_* scalars. 0 = off.
   fewshot_every: int = 0
   fewshot_qa_facts: int = 24
   fewshot_blimp_pairs: int = 128
   fewshot_flores_lines: int = 64
+  # Every N steps: bits/char and second-half bits of all of FLORES dev (needs the
+  # evaluation sets, llmjax.paths); logged as flores_* scalars. 0 = off.
+  flores_every: int = 0
+  # Non-finite loss or gradient: the step's update is skipped; the run stops with an error
+  # once more than this many steps were skipped (0 = at the first one).
+  skip_nonfinite_steps: int = 0
 
   def __post_init__(self):
-    _check(self.fewshot_every >= 0, "train.fewshot_every must be >= 0 (0 = off)")
+    _check(self.total_steps >= 0, "train.total_steps must be >= 0")
+    for name in ("log_every", "eval_every", "checkpoint_every", "keep_checkpoints"):
+      _check(getattr(self, name) >= 1, f"train.{name}={getattr(self, name)} must be >= 1")
+    _check(self.skip_nonfinite_steps >= 0, "train.skip_nonfinite_steps must be >= 0")
+    _check(self.microbatch_size >= 0 and self.memory_limit_mb >= 0,
+           "train.microbatch_size and train.memory_limit_mb must be >= 0 (0 = automatic)")
+    _check(self.fewshot_every >= 0 and self.flores_every >= 0,
+           "train.fewshot_every and train.flores_every must be >= 0 (0 = off)")
     _check(self.fewshot_qa_facts >= 1, "train.fewshot_qa_facts must be >= 1")
     _check(self.fewshot_blimp_pairs >= 0 and self.fewshot_flores_lines >= 0,
            "train.fewshot_blimp_pairs and train.fewshot_flores_lines must be >= 0")
@@ -346,21 +397,64 @@ def load(path: str | os.PathLike, overrides: Mapping[str, Any] | Sequence[str] =
   and an experiment driver get the config a command line would."""
   if not pathlib.Path(path).is_file():
     raise ConfigError(f"config file {str(path)!r} does not exist")
-  argv = ["llmjax", f"--config={path}", *override_args(overrides)]
+  args = override_args(overrides)
+  argv = ["llmjax", f"--config={path}", *args]
   values = flags.FlagValues()
   holder = config_flags.DEFINE_config_file("config", None, "config file", flag_values=values,
                                            lock_config=True, sys_argv=argv)
   try:
     values(argv)
   except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
-    raise ConfigError(config_error_message(e)) from None
+    bad = unknown_keys(load(path), [a[len("--config."):].split("=", 1)[0] for a in args]) \
+        if args else []
+    raise ConfigError(f"unknown config keys {', '.join(bad)}" if bad
+                      else config_error_message(e)) from None
   return holder.value
 
 
 def config_error_message(e: BaseException) -> str:
   """One line from ml_collections' override errors (they carry quotes and newlines)."""
-  text = str(e.args[0] if isinstance(e, KeyError) and e.args else e).strip().strip("'\"")
-  return " ".join(text.replace("\\n", " ").split())
+  return " ".join(errors.flag_error_message(e).split())
+
+
+def unknown_keys(cfg: ml_collections.ConfigDict, keys: Sequence[str]) -> list[str]:
+  """The override keys that name no config field, each with a 'did you mean' when a close
+  name exists."""
+  problems = []
+  for key in keys:
+    node, parts = cfg, key.split(".")
+    for i, part in enumerate(parts):
+      if isinstance(node, ml_collections.ConfigDict) and part in node:
+        node = node[part]
+        continue
+      prefix = ".".join(parts[:i])
+      options = list(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+      close = difflib.get_close_matches(part, options, n=1)
+      fixed = ".".join(filter(None, [prefix, *close, *parts[i + 1:]]))
+      hint = f" (did you mean {fixed}?)" if close else ""
+      problems.append(f"{key}{hint}")
+      break
+  return problems
+
+
+def parse_command_line(argv: Sequence[str]) -> list[str]:
+  """A command's flag parsing (errors.run's flags_parser for commands with --config): a
+  misspelt --config.* key or a missing config file is one error line with a suggestion."""
+  path = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), "")
+  if path and not pathlib.Path(path).is_file():  # config_flags would only defer the error
+    errors.fail(f"config file {path!r} does not exist")
+  try:
+    return flags.FLAGS(argv)
+  except (flags.Error, AttributeError, KeyError, TypeError, ValueError, OSError) as e:
+    keys = [a[len("--config."):].split("=", 1)[0] for a in argv if a.startswith("--config.")]
+    try:
+      bad = unknown_keys(load(path), keys) if path else []
+    except ConfigError:
+      bad = []
+    if bad:
+      errors.fail(f"unknown config key{'s' if len(bad) > 1 else ''} --config.{', --config.'.join(bad)}")
+    errors.fail(config_error_message(e))
+  return []  # not reached
 
 
 def from_config(cfg: ml_collections.ConfigDict | Mapping[str, Any]) -> Config:
@@ -381,11 +475,55 @@ def from_config(cfg: ml_collections.ConfigDict | Mapping[str, Any]) -> Config:
   _check(config.data.seq_len <= config.model.max_seq_len,
          f"data.seq_len={config.data.seq_len} exceeds model.max_seq_len="
          f"{config.model.max_seq_len}")
-  _check(config.data.batch_size % config.optim.grad_accum == 0,
-         "data.batch_size must be divisible by optim.grad_accum")
   return config
 
 
 def model_config_from_dict(d: Mapping[str, Any]) -> ModelConfig:
   """Rebuilds a ModelConfig saved in a checkpoint's metadata."""
   return _build(ModelConfig, d, "model.")
+
+
+# Keys a resumed run may change: they alter neither the model's shapes nor the data order.
+RESUMABLE_CHANGES = ("name", "workdir", "seed", "optim.", "train.", "mesh.", "model.remat",
+                     "model.scan_unroll", "model.attention_impl", "model.dropout",
+                     "model.dtype", "data.max_val_rows")
+
+
+def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, Mapping):
+      out.update(_flat(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = list(v) if isinstance(v, tuple) else v
+  return out
+
+
+def resume_changes(saved: Mapping[str, Any], current: Mapping[str, Any]
+                   ) -> tuple[list[str], list[str]]:
+  """(refused, allowed): the keys whose values differ between a checkpoint's config and the
+  current one, as 'key (old -> new)'. Refused keys change the model's shapes or the data
+  order; allowed ones (RESUMABLE_CHANGES) are learning rates, cadences and the like."""
+  # Through JSON, as the checkpoint stored it: tuples and lists compare equal.
+  old, new = (_flat(json.loads(json.dumps(c))) for c in (saved, current))
+  refused, allowed = [], []
+  for key in sorted(set(old) | set(new)):
+    if old.get(key) == new.get(key):
+      continue
+    change = f"{key} ({old.get(key)!r} -> {new.get(key)!r})"
+    (allowed if key.startswith(RESUMABLE_CHANGES) else refused).append(change)
+  return refused, allowed
+
+
+def upgrade_saved(d: Mapping[str, Any]) -> dict[str, Any]:
+  """A config stored in an older checkpoint, in today's keys: the flat model.moe_* fields
+  nested under model.moe, model.scan_layers (always on) and optim.grad_accum (now chosen
+  per device, train.microbatch_size) dropped."""
+  d = json.loads(json.dumps(d))  # a deep copy
+  model, optim = d.get("model", {}), d.get("optim", {})
+  moe = model.setdefault("moe", {})
+  for key in [k for k in model if k.startswith("moe_")]:
+    moe[key[len("moe_"):]] = model.pop(key)
+  model.pop("scan_layers", None)
+  optim.pop("grad_accum", None)
+  return d

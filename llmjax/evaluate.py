@@ -12,6 +12,7 @@ FLORES dev and the suite's benchmarks are read from the evaluation folder
 
 import dataclasses
 import json
+import math
 import pathlib
 import sys
 
@@ -39,6 +40,27 @@ _SIB_K = flags.DEFINE_integer("sib_k", 3, "--suite: SIB-200 shots.")
 _QA_GREEDY = flags.DEFINE_integer("qa_greedy", 12, "--suite: facts answered by generation.")
 
 
+def _print_json(result: dict) -> None:
+  """Valid JSON always (a non-finite number becomes null); then, if there was one, an
+  error line and a non-zero exit."""
+  bad = []
+
+  def clean(x, path=""):
+    if isinstance(x, float) and not math.isfinite(x):
+      bad.append(path)
+      return None
+    if isinstance(x, dict):
+      return {k: clean(v, f"{path}.{k}" if path else k) for k, v in x.items()}
+    if isinstance(x, list):
+      return [clean(v, path) for v in x]
+    return x
+
+  print(json.dumps(clean(result), ensure_ascii=False, allow_nan=False), flush=True)
+  if bad:
+    errors.fail(f"non-finite scores ({', '.join(sorted(set(bad))[:5])}): the model's outputs "
+                "overflow or its parameters are not finite", code=3)
+
+
 def main(argv):
   del argv
   names = suite.parse_names(_SUITE.value) if _SUITE.value else None  # fail before loading
@@ -47,7 +69,7 @@ def main(argv):
     text_file = str(paths.require_eval(paths.FLORES_DEV))
   restored = restore.load(_WORKDIR.value, _CHECKPOINT.value)
   if names is None:
-    print(json.dumps(bpc.score_file(restored, text_file, _BATCH_SIZE.value)))
+    _print_json(bpc.score_file(restored, text_file, _BATCH_SIZE.value))
     return
   opts = suite.SuiteOptions(flores=text_file, tatblimp_limit=_TATBLIMP_LIMIT.value,
                             tumlu_per_subject=_TUMLU_PER_SUBJECT.value, sib_k=_SIB_K.value,
@@ -60,7 +82,7 @@ def main(argv):
   if _REPORT.value:
     atomic_write_text(_REPORT.value,
                       markdown.render([(pathlib.Path(_WORKDIR.value).name, result)]))
-  print(json.dumps(result, ensure_ascii=False))
+  _print_json(result)
 
 
 if __name__ == "__main__":

@@ -167,12 +167,13 @@ def atomic_write_text(path: PathLike, text: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_directory(path: PathLike) -> Iterator[pathlib.Path]:
+def atomic_directory(path: PathLike, replace: bool = False) -> Iterator[pathlib.Path]:
   """Yields a new temporary folder beside `path`, renamed to `path` when the block ends
-  without an error (and removed when it fails): readers see all of it or nothing. `path`
-  must not exist, or be an empty folder."""
+  without an error (and removed when it fails or is interrupted): readers see all of it or
+  nothing. `path` must not exist, or be an empty folder; with replace=True an existing
+  `path` is replaced (moved aside, then deleted, once the new folder is in place)."""
   path = pathlib.Path(path)
-  if path.exists() and (not path.is_dir() or any(path.iterdir())):
+  if not replace and path.exists() and (not path.is_dir() or any(path.iterdir())):
     raise DataError(f"{str(path)!r} exists and is not empty")
   try:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,9 +183,13 @@ def atomic_directory(path: PathLike) -> Iterator[pathlib.Path]:
     raise DataError(f"cannot write {str(path)!r}: {e.strerror or e}") from e
   try:
     yield tmp
+    old = None
     if path.exists():
-      path.rmdir()  # empty, checked above
+      old = path.with_name(f".{path.name}.{os.getpid()}.old")
+      os.replace(path, old)
     os.replace(tmp, path)
+    if old is not None:
+      shutil.rmtree(old, ignore_errors=True)
   except OSError as e:
     shutil.rmtree(tmp, ignore_errors=True)
     raise DataError(f"cannot write {str(path)!r}: {e.strerror or e}") from e

@@ -1,4 +1,4 @@
-"""One process of tests/test_multihost.py: python -m tests.multihost_worker '<spec json>'.
+"""One process of tests/training/test_multihost.py: python -m tests.multihost_worker '<spec json>'.
 
 spec: local_devices, num_processes, process_id, port, overrides (micro_config keyword
 arguments), stop_after. Prints one JSON line: process index / count, devices, history.
@@ -19,11 +19,12 @@ def main() -> None:
                       JAX_PROCESS_ID=str(spec["process_id"]))
   import jax  # noqa: PLC0415 (after the environment is set)
 
-  from llmjax import loop  # noqa: PLC0415
+  from llmjax import evals  # noqa: PLC0415
+  from llmjax.training import loop  # noqa: PLC0415
   from tests.helpers import micro_config  # noqa: PLC0415
 
   cfg, d = micro_config(**spec["overrides"])
-  result = loop.train(cfg, d, stop_after=spec.get("stop_after"))
+  result = loop.train(cfg, d, evals.for_training(cfg), stop_after=spec.get("stop_after"))
   print(json.dumps({"process": jax.process_index(), "processes": jax.process_count(),
                     "devices": jax.device_count(), "step": result.step,
                     "history": result.history}), flush=True)

@@ -14,22 +14,27 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import hashlib
 import json
 import multiprocessing
 import os
 import pathlib
+import signal
+import sys
+import time
 import unicodedata
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
+import tqdm.auto as tqdm
 
 from llmjax.corpus import dedup as dedup_lib
 from llmjax.corpus.langid import default_model
 from llmjax.corpus.normalize import normalize_line
 from llmjax.corpus.quality import QualityConfig, quality_reason
-from llmjax.corpus.text import iter_lines, list_text_files
+from llmjax.corpus.text import corpus_sha256, iter_lines, list_text_files
 from llmjax.errors import DataError
-from llmjax.paths import atomic_write_lines, atomic_write_text
+from llmjax.paths import atomic_directory, atomic_write_lines, atomic_write_text
 
 STEPS = ("input", "decode", "normalize", "quality", "langid", "eval_overlap", "exact_dup",
          "near_dup")
@@ -39,6 +44,7 @@ CHUNK = 4096  # lines per unit of work
 EXAMPLES_PER_REASON = 3
 EXAMPLE_CHARS = 60  # examples in the stats/report stay short
 STATS_FILE = "clean_stats.json"
+CACHE_VERSION = 1  # bump when cleaning changes what it keeps: cached corpora are redone
 
 
 def step_of(reason: str) -> str:
@@ -216,7 +222,12 @@ class Cleaner:
         yield _classify_chunk((c, self.cfg))
       return
     if self._pool is None:
-      self._pool = multiprocessing.get_context("fork").Pool(self.workers)
+      # Workers ignore Ctrl-C: the main process stops them (close(abort=True)). Spawned,
+      # not forked, when JAX is loaded (the training command cleans its default corpus):
+      # forking a process that runs JAX's threads can deadlock.
+      method = "spawn" if "jax" in sys.modules else "fork"
+      self._pool = multiprocessing.get_context(method).Pool(
+          self.workers, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
     # At most 2 chunks per worker in flight: memory stays bounded when the writer is slower.
     pending: collections.deque = collections.deque()
     for c in chunks:
@@ -226,9 +237,12 @@ class Cleaner:
     while pending:
       yield pending.popleft().get()
 
-  def close(self) -> None:
+  def close(self, abort: bool = False) -> None:
     if self._pool is not None:
-      self._pool.close()
+      if abort:
+        self._pool.terminate()
+      else:
+        self._pool.close()
       self._pool.join()
       self._pool = None
 
@@ -284,9 +298,20 @@ class Cleaner:
           yield t
 
 
+def _metered(lines: Iterable[str], bar) -> Iterator[str]:
+  for line in lines:
+    bar.update(len(line.encode("utf-8")) + 1)
+    yield line
+
+
 def run(text_dir: os.PathLike | str, out: os.PathLike | str, cfg: CleanConfig = CleanConfig(),
-        eval_dir: os.PathLike | str | None = None, workers: int = 1, log=None) -> dict:
-  """Cleans every *.txt under text_dir into out/ (same relative paths); returns the stats."""
+        eval_dir: os.PathLike | str | None = None, workers: int = 1, log=None,
+        progress: bool = False) -> dict:
+  """Cleans every *.txt under text_dir into out/ (same relative paths); returns the stats.
+
+  The output folder appears (or replaces an earlier one) only when complete, with
+  clean_stats.json: an interrupted run leaves nothing that looks like a cleaned corpus.
+  """
   text_dir, out = pathlib.Path(text_dir), pathlib.Path(out)
   files = list_text_files(text_dir)
   if out.resolve().is_relative_to(text_dir.resolve()):
@@ -294,30 +319,66 @@ def run(text_dir: os.PathLike | str, out: os.PathLike | str, cfg: CleanConfig = 
                     "(a second run would read its own output)")
   eval_texts = read_eval_texts(eval_dir) if eval_dir else []
   cleaner = Cleaner(cfg, eval_texts, workers)
-  try:
-    for f in files:
-      rel = f.relative_to(text_dir).as_posix()
-      on_bad = None if cfg.strict_utf8 else functools.partial(cleaner.bad_utf8, rel)
-      n = atomic_write_lines(out / rel, cleaner.clean_lines(rel, iter_lines(f, on_bad)))
-      s = cleaner.stats["sources"][rel]
-      if s["input"]["lines"] == 0:
-        cleaner.stats.setdefault("empty_files", []).append(rel)
-      if log:
-        log(f"{rel}: {s['input']['lines']} -> {n} lines")
-  finally:
-    cleaner.close()
-  stats = cleaner.stats
-  stats["eval_lines"] = cleaner.eval_lines
-  stats["steps"] = list(STEPS)
-  stats["totals"] = totals(stats)
-  if stats["totals"]["input"]["lines"] == 0:
-    raise DataError(f"no non-empty lines in the *.txt files under {str(text_dir)!r}")
-  stats["config"] = {"langid": cfg.langid, "keep_langs": list(cfg.keep_langs),
-                     "near_dup": cfg.near_dup, "quality": dataclasses.asdict(cfg.quality),
-                     "eval_dir": str(eval_dir or "")}
-  atomic_write_text(out / STATS_FILE, json.dumps(stats, ensure_ascii=False, indent=1,
-                                                 sort_keys=True))
+  total = sum(f.stat().st_size for f in files)
+  with atomic_directory(out, replace=True) as tmp, \
+      tqdm.tqdm(total=total, unit="B", unit_scale=True, desc="clean", disable=not progress,
+                file=sys.stderr) as bar:
+    try:
+      for f in files:
+        rel = f.relative_to(text_dir).as_posix()
+        on_bad = None if cfg.strict_utf8 else functools.partial(cleaner.bad_utf8, rel)
+        lines = _metered(iter_lines(f, on_bad), bar)
+        n = atomic_write_lines(tmp / rel, cleaner.clean_lines(rel, lines))
+        s = cleaner.stats["sources"][rel]
+        if s["input"]["lines"] == 0:
+          cleaner.stats.setdefault("empty_files", []).append(rel)
+        if log:
+          log(f"{rel}: {s['input']['lines']} -> {n} lines")
+      cleaner.close()
+    except BaseException:
+      cleaner.close(abort=True)  # Ctrl-C: stop the workers now, do not wait for them
+      raise
+    stats = cleaner.stats
+    stats["eval_lines"] = cleaner.eval_lines
+    stats["steps"] = list(STEPS)
+    stats["totals"] = totals(stats)
+    if stats["totals"]["input"]["lines"] == 0:
+      raise DataError(f"no non-empty lines in the *.txt files under {str(text_dir)!r}")
+    stats["config"] = {"langid": cfg.langid, "keep_langs": list(cfg.keep_langs),
+                       "near_dup": cfg.near_dup, "quality": dataclasses.asdict(cfg.quality),
+                       "eval_dir": str(eval_dir or "")}
+    atomic_write_text(tmp / STATS_FILE, json.dumps(stats, ensure_ascii=False, indent=1,
+                                                   sort_keys=True))
   return stats
+
+
+def eval_texts_sha256(eval_dir: os.PathLike | str | None) -> str:
+  """A hash of the evaluation sentences the overlap check removes ('' without a folder)."""
+  return corpus_sha256(read_eval_texts(eval_dir)) if eval_dir else ""
+
+
+def clean_cached(text_dir: os.PathLike | str, cache_root: os.PathLike | str, source_key: str,
+                 cfg: CleanConfig = CleanConfig(), eval_dir: os.PathLike | str | None = None,
+                 workers: int = 1, log=lambda msg: None) -> pathlib.Path:
+  """The cleaned copy of text_dir under cache_root, made once: keyed by `source_key` (e.g. the
+  archive's sha256), the cleaning settings and the evaluation text. Returns its folder."""
+  settings = {"version": CACHE_VERSION, "source": source_key, "config": dataclasses.asdict(cfg),
+              "eval": eval_texts_sha256(eval_dir)}
+  key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+  out = pathlib.Path(cache_root) / key
+  if (out / STATS_FILE).is_file():
+    log(f"reusing the cleaned text in {out}")
+    return out
+  start = time.perf_counter()
+  steps = "language ID, quality rules, " + ("evaluation overlap, " if eval_dir else "")
+  log(f"cleaning {text_dir} ({steps}duplicates) into {out}")
+  stats = run(text_dir, out, cfg, eval_dir, workers, progress=True)
+  t = stats["totals"]
+  removed = ", ".join(f"{k} {v['lines']:,}" for k, v in
+                      sorted(t["removed"].items(), key=lambda kv: -kv[1]["lines"]))
+  log(f"cleaned in {time.perf_counter() - start:.0f}s: kept {t['output']['lines']:,} of "
+      f"{t['input']['lines']:,} lines (removed: {removed or 'none'})")
+  return out
 
 
 def after_steps(src: dict) -> dict[str, dict[str, int]]:

@@ -1,4 +1,5 @@
-"""`data.sources`: several weighted sources (local text, Leipzig, TFDS) as one document list.
+"""Where the training text comes from (`training_text`), and `data.sources`: several
+weighted sources (local text, Leipzig, TFDS) as one document list.
 
 A weight w repeats every document of a source floor(w) times and once more for a
 hash-chosen share frac(w) of them (deterministic: the same config gives the same mix).
@@ -9,12 +10,13 @@ Entries look like `text:/data/tt`, `leipzig:tat_news_2015_1M:2`, `tfds:wikipedia
 from __future__ import annotations
 
 import dataclasses
+import os
 import pathlib
 from typing import Callable, Sequence
 
 from llmjax import paths
-from llmjax.config import parse_sources
-from llmjax.corpus import sources
+from llmjax.config import DataConfig, parse_sources
+from llmjax.corpus import cleaning, sources
 from llmjax.corpus.text import doc_hash_fraction, list_text_files, read_documents
 from llmjax.errors import DataError
 
@@ -46,9 +48,10 @@ def weighted(docs: Sequence[str], weight: float, salt: str) -> list[str]:
   return out
 
 
-def read_sources(spec: str, leipzig_cache: str | None = None
+def read_sources(spec: str, clean: bool = True, log: Callable[[str], None] = lambda msg: None
                  ) -> tuple[list[pathlib.Path], list[str]]:
-  """(files whose change must invalidate caches, documents) of all sources, mixed in order."""
+  """(files whose change must invalidate caches, documents) of all sources, mixed in order;
+  Leipzig corpora are cleaned first when clean=True."""
   files: list[pathlib.Path] = []
   docs: list[str] = []
   for kind, target, weight in parse_sources(spec):
@@ -56,8 +59,7 @@ def read_sources(spec: str, leipzig_cache: str | None = None
       src_files = list_text_files(target)
       src_docs = read_documents(src_files)
     elif kind == "leipzig":
-      folder = sources.fetch_leipzig(target, leipzig_cache)
-      src_files = [folder / "sentences.txt"]
+      src_files = list_text_files(leipzig_folder(target, clean, log))
       src_docs = read_documents(src_files)
     else:
       src_files, src_docs = [], _tfds_documents(target)
@@ -75,25 +77,53 @@ class TrainingText:
   description: str  # where the text came from, in words
 
 
-NO_TEXT = ("no training text: set --config.data.text_dir=DIR, the env var LLMJAX_TEXT_DIR, "
-           "or --config.data.sources=leipzig:NAME (e.g. leipzig:tat_mixed_2015_1M)")
+NO_TEXT = ("no training text: the default corpus cannot be downloaded (offline?); set "
+           "--config.data.text_dir=DIR, the env var LLMJAX_TEXT_DIR, or "
+           "--config.data.sources=text:DIR")
 
 
-def training_text(text_dir: str, sources_spec: str,
-                  log: Callable[[str], None] = lambda msg: None) -> TrainingText:
+def leipzig_folder(name: str, clean: bool, log: Callable[[str], None]) -> pathlib.Path:
+  """A Leipzig corpus downloaded (cached) and, with clean=True, cleaned (cached)."""
+  folder = sources.fetch_leipzig(name, log=log)
+  if not clean:
+    return folder
+  eval_dir = paths.eval_dir()
+  return cleaning.clean_cached(folder, paths.cache_dir() / "clean" / name,
+                               sources.archive_digest(folder),
+                               eval_dir=eval_dir if eval_dir and eval_dir.is_dir() else None,
+                               workers=os.cpu_count() or 1, log=log)
+
+
+def _default_corpus(data_cfg: DataConfig, log: Callable[[str], None]) -> TrainingText:
+  """The Leipzig default corpus; offline, the development corpus (said in one line)."""
+  names = [n.strip() for n in data_cfg.default_corpus.split(",") if n.strip()]
+  try:
+    folders = [leipzig_folder(n, data_cfg.clean, log) for n in names]
+  except sources.Offline as e:
+    dev = paths.dev_train_dir()
+    if dev is None:
+      raise DataError(f"{NO_TEXT} ({e})") from e
+    log(f"offline ({e}): training on the development corpus {dev}")
+    files = list_text_files(dev)
+    return TrainingText(files, read_documents(files), f"{dev} (the development corpus)")
+  files = [f for folder in folders for f in list_text_files(folder)]
+  how = "cleaned " if data_cfg.clean else ""
+  return TrainingText(files, read_documents(files),
+                      f"Leipzig {', '.join(names)} ({how}data.default_corpus)")
+
+
+def training_text(data_cfg: DataConfig, log: Callable[[str], None] = lambda msg: None
+                  ) -> TrainingText:
   """The documents to train on: data.sources, else data.text_dir, else $LLMJAX_TEXT_DIR,
-  else the development corpus (said in one line), else a DataError naming the options."""
-  if sources_spec:
-    files, docs = read_sources(sources_spec)
-    return TrainingText(files, docs, f"data.sources={sources_spec}")
-  folder, how = text_dir, "data.text_dir"
+  else data.default_corpus (downloaded, cleaned), else offline the development corpus, else
+  a DataError naming the options."""
+  if data_cfg.sources:
+    files, docs = read_sources(data_cfg.sources, clean=data_cfg.clean, log=log)
+    return TrainingText(files, docs, f"data.sources={data_cfg.sources}")
+  folder, how = data_cfg.text_dir, "data.text_dir"
   if not folder and paths.env_text_dir():
     folder, how = paths.env_text_dir(), "LLMJAX_TEXT_DIR"
   if not folder:
-    dev = paths.dev_train_dir()
-    if dev is None:
-      raise DataError(NO_TEXT)
-    folder, how = str(dev), "the development corpus"
-    log(f"no text given: training on the development corpus {folder}")
+    return _default_corpus(data_cfg, log)
   files = list_text_files(folder)
   return TrainingText(files, read_documents(files), f"{folder} ({how})")

@@ -26,42 +26,36 @@ import urllib.request
 import zlib
 from typing import Callable, Iterator
 
+import tqdm.auto as tqdm
+
 from llmjax import paths
 from llmjax.errors import DataError
 from llmjax.paths import atomic_write_lines, atomic_write_text
 
 MANIFEST = "manifest.json"
-_NAME = re.compile(r"^[a-z]{3}[a-z0-9_\-]*_\d{4}_(10K|30K|100K|300K|1M|3M|10M)$")
+STAMP = ".sha256"  # beside sentences.txt: the digest of the archive it came from
+# <lang>_<genre>_<year or years>[_<size>]: tat_news_2015_1M, tat_news_2005-2011_300K,
+# tat_community_2017, tat_wikipedia_2021_100K. Letters, digits, '_' and '-' only: the name
+# becomes a URL and a file name.
+_NAME = re.compile(r"^[a-z]{3}(?:-[a-z]+)?_[a-z][a-z0-9-]*(?:_[a-z][a-z0-9-]*)*"
+                   r"_\d{4}(?:-\d{4})?(?:_\d+[KM])?$")
 _FATAL_HTTP = (400, 401, 403, 404, 410)  # retrying cannot help
+
+
+class Offline(DataError):
+  """The server cannot be reached at all (no network, or no such host)."""
 
 
 def check_name(name: str) -> str:
   if not _NAME.match(name):
-    raise DataError(f"{name!r} is not a Leipzig corpus name like tat_news_2015_1M "
-                    "(<lang>_<genre>_<year>_<size>, size one of 10K/30K/100K/300K/1M)")
+    raise DataError(f"{name!r} is not a Leipzig corpus name like tat_news_2015_1M or "
+                    "tat_community_2017 (<lang>_<genre>_<year>[_<size>])")
   return name
 
 
-class _Progress:
-  """A one-line progress bar on stderr (updated at most 5 times a second)."""
-
-  def __init__(self, label: str, total: int | None, enabled: bool):
-    self.label, self.total, self.enabled = label, total, enabled
-    self.start = self.last = time.monotonic()
-
-  def update(self, done: int, force: bool = False) -> None:
-    now = time.monotonic()
-    if not self.enabled or (not force and now - self.last < 0.2):
-      return
-    self.last = now
-    rate = done / max(now - self.start, 1e-6) / 1e6
-    if self.total:
-      pct = 100 * done / self.total
-      bar = "#" * int(pct / 5)
-      msg = f"\r{self.label} [{bar:<20}] {done / 1e6:.1f}/{self.total / 1e6:.1f} MB ({pct:.0f}%) {rate:.1f} MB/s"
-    else:
-      msg = f"\r{self.label} {done / 1e6:.1f} MB {rate:.1f} MB/s"
-    print(msg, end="\n" if force else "", file=sys.stderr, flush=True)
+def _unreachable(e: urllib.error.URLError) -> bool:
+  """No such host, or nothing listening: waiting and retrying will not help."""
+  return isinstance(e.reason, (socket.gaierror, ConnectionRefusedError))
 
 
 def download(url: str, dest: os.PathLike | str, *, timeout: float = 30.0, retries: int = 4,
@@ -89,8 +83,9 @@ def download(url: str, dest: os.PathLike | str, *, timeout: float = 30.0, retrie
           have = 0  # the server ignored the range: start over
         length = resp.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
-        bar = _Progress(dest.name, total, progress)
-        with open(part, "ab" if have else "wb") as f:
+        with open(part, "ab" if have else "wb") as f, tqdm.tqdm(
+            total=total, initial=have, unit="B", unit_scale=True, desc=f"download {dest.name}",
+            disable=not progress, file=sys.stderr) as bar:
           done = have
           while True:
             block = resp.read1(chunk)  # what has arrived: a stall keeps the bytes so far
@@ -98,8 +93,7 @@ def download(url: str, dest: os.PathLike | str, *, timeout: float = 30.0, retrie
               break
             f.write(block)
             done += len(block)
-            bar.update(done)
-        bar.update(done, force=True)
+            bar.update(len(block))
         if total is not None and done != total:
           raise http.client.IncompleteRead(b"", total - done)
       os.replace(part, dest)
@@ -112,8 +106,11 @@ def download(url: str, dest: os.PathLike | str, *, timeout: float = 30.0, retrie
       if e.code in _FATAL_HTTP:
         raise DataError(f"cannot download {url}: HTTP {e.code} {e.reason}") from e
       last_error = f"HTTP {e.code} {e.reason}"
-    except (urllib.error.URLError, http.client.HTTPException, socket.timeout, TimeoutError,
-            ConnectionError) as e:
+    except urllib.error.URLError as e:
+      if _unreachable(e) and not attempt:
+        raise Offline(f"cannot reach {url}: {e.reason}") from e
+      last_error = f"{type(e).__name__}: {e.reason}"
+    except (http.client.HTTPException, socket.timeout, TimeoutError, ConnectionError) as e:
       last_error = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
     except OSError as e:
       raise DataError(f"cannot write {str(part)!r}: {e.strerror or e}") from e
@@ -159,13 +156,18 @@ def validate_archive(path: os.PathLike | str, name: str) -> None:
                     f"(e.g. {names[:3]})")
 
 
-def iter_sentences(path: os.PathLike | str, name: str) -> Iterator[str]:
+def iter_sentences(path: os.PathLike | str, name: str, progress: bool = False
+                   ) -> Iterator[str]:
   """Sentences of the archive's sentences file (`<id>\\t<sentence>` lines)."""
   with tarfile.open(path, "r:gz") as tar:
-    f = tar.extractfile(sentences_member(name))
+    member = tar.getmember(sentences_member(name))
+    f = tar.extractfile(member)
     if f is None:
       raise DataError(f"{sentences_member(name)!r} in {str(path)!r} is not a regular file")
+    bar = tqdm.tqdm(total=member.size, unit="B", unit_scale=True, desc=f"extract {name}",
+                    disable=not progress, file=sys.stderr)
     for lineno, raw in enumerate(f, start=1):
+      bar.update(len(raw))
       try:
         line = raw.decode("utf-8").rstrip("\r\n")
       except UnicodeDecodeError as e:
@@ -178,20 +180,25 @@ def iter_sentences(path: os.PathLike | str, name: str) -> Iterator[str]:
                         "not Leipzig's layout")
       if sentence.strip():
         yield sentence.strip()
+    bar.close()
 
 
 def fetch_leipzig(name: str, cache_dir: os.PathLike | str | None = None, *,
                   base_url: str | None = None, progress: bool = True,
+                  log: Callable[[str], None] = lambda msg: None,
                   **download_kw) -> pathlib.Path:
   """Downloads (or reuses) and extracts one corpus; returns the folder with sentences.txt.
 
-  cache_dir / base_url default to llmjax.paths.leipzig_cache() / leipzig_url()."""
+  cache_dir / base_url default to llmjax.paths.leipzig_cache() / leipzig_url(). The folder
+  also holds `.sha256`, the archive's digest (archive_digest reads it).
+  """
   check_name(name)
   cache = pathlib.Path(cache_dir or paths.leipzig_cache()).expanduser()
   base_url = base_url or paths.leipzig_url()
   archive = cache / f"{name}.tar.gz"
   manifest = _load_manifest(cache)
   if not archive.is_file():
+    log(f"downloading {name} from {base_url.format(name=name)} into {cache}")
     download(base_url.format(name=name), archive, progress=progress, **download_kw)
   size, digest = archive.stat().st_size, sha256_file(archive)
   known = manifest.get(name)
@@ -199,15 +206,21 @@ def fetch_leipzig(name: str, cache_dir: os.PathLike | str | None = None, *,
     raise DataError(f"{str(archive)!r} does not match {MANIFEST} (size {size} vs "
                     f"{known['size']}, sha256 {digest[:12]}… vs {known['sha256'][:12]}…): "
                     "delete the archive to download it again")
-  validate_archive(archive, name)
-  if not known:
-    manifest[name] = {"url": base_url.format(name=name), "size": size, "sha256": digest}
-    atomic_write_text(cache / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
   out = cache / name / "sentences.txt"
-  stamp = cache / name / ".sha256"
+  stamp = cache / name / STAMP
   if not (out.is_file() and stamp.is_file() and stamp.read_text().strip() == digest):
-    n = atomic_write_lines(out, iter_sentences(archive, name))
+    validate_archive(archive, name)
+    if not known:
+      manifest[name] = {"url": base_url.format(name=name), "size": size, "sha256": digest}
+      atomic_write_text(cache / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+    log(f"extracting the sentences of {archive.name}")
+    n = atomic_write_lines(out, iter_sentences(archive, name, progress))
     if n == 0:
       raise DataError(f"{str(archive)!r} holds no sentences")
     atomic_write_text(stamp, digest)
   return out.parent
+
+
+def archive_digest(folder: os.PathLike | str) -> str:
+  """The sha256 of the archive a fetch_leipzig folder was extracted from."""
+  return (pathlib.Path(folder) / STAMP).read_text().strip()

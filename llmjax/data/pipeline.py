@@ -85,7 +85,7 @@ def prepare_data(data_cfg: DataConfig, vocab_size: int, workdir: str | os.PathLi
                  *, log: Log = lambda msg: None) -> PreparedData:
   """Reads, splits, tokenizes (tokenizer trained on the train split only) and packs."""
   workdir = pathlib.Path(workdir)
-  text = training_text(data_cfg.text_dir, data_cfg.sources, log)
+  text = training_text(data_cfg, log)
   train_docs, val_docs = split_documents(text.docs, data_cfg.val_fraction)
   if not train_docs or not val_docs:
     raise DataError(

@@ -9,16 +9,19 @@ Commands: python -m llmjax.evals.report | leakcheck
 
 from llmjax.config import Config
 from llmjax.evals import bpc
-from llmjax.evals.suite import FewShotProbe
+from llmjax.evals.suite import FewShotProbe, FloresProbe
 from llmjax.training.loop import Evaluators
 
 
 def for_training(cfg: Config) -> Evaluators:
   """What the training loop evaluates: validation bits/char every train.eval_every steps,
-  and the few-shot probe every train.fewshot_every steps (when > 0)."""
+  the few-shot probe every train.fewshot_every steps and FLORES dev every
+  train.flores_every steps (each when > 0)."""
   t = cfg.train
-  periodic = ()
+  periodic = []
   if t.fewshot_every:
     probe = FewShotProbe(t.fewshot_qa_facts, t.fewshot_blimp_pairs, t.fewshot_flores_lines)
-    periodic = ((t.fewshot_every, probe),)
-  return Evaluators(validate=bpc.validation, periodic=periodic)
+    periodic.append((t.fewshot_every, probe))
+  if t.flores_every:
+    periodic.append((t.flores_every, FloresProbe()))
+  return Evaluators(validate=bpc.validation, periodic=tuple(periodic))

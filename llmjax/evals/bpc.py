@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from llmjax.corpus.text import read_lines
 from llmjax.data.packing import PackedRows, pack_documents, tokenize_documents
 from llmjax.data.pipeline import eval_batches
+from llmjax.evals.loglik import ModelScorer
 from llmjax.training.loop import EvalContext
 from llmjax.training.restore import Restored
 from llmjax.training.sharded import ShardedModel
@@ -66,11 +67,42 @@ def score_lines(model: ShardedModel, params: Any, tokenizer, lines: Sequence[str
 
 
 def score_file(restored: Restored, path: str | pathlib.Path, batch_size: int = 0) -> dict:
-  """bits/char of every non-empty line of a text file under a restored checkpoint."""
+  """bits/char of every non-empty line of a text file under a restored checkpoint, and the
+  mean bits of each line's second half given its first (`second_half_bits`)."""
   lines = read_lines(path)
+  batch_size = batch_size or restored.cfg.data.batch_size
   result = score_lines(restored.model, restored.params, restored.tokenizer, lines,
-                       restored.cfg.data.seq_len, batch_size or restored.cfg.data.batch_size)
-  return {**result, "text_file": str(path), "step": restored.step}
+                       restored.cfg.data.seq_len, batch_size)
+  scorer = ModelScorer(restored.model, restored.params, restored.tokenizer, batch_size)
+  halves = second_half_bits(scorer, restored.tokenizer, lines)
+  return {**result, **halves, "text_file": str(path), "step": restored.step}
+
+
+def split_at_middle(tokenizer, line: str) -> tuple[list[int], int]:
+  """The line's token ids and k: the token boundary nearest its character midpoint (at least
+  one token on each side)."""
+  ids = tokenizer.encode(line)
+  if len(ids) < 2:
+    return ids, len(ids)
+  half = len(line) / 2
+  return ids, min(range(1, len(ids)), key=lambda k: abs(len(tokenizer.decode(ids[:k])) - half))
+
+
+def second_half_bits(scorer, tokenizer, lines: Sequence[str]) -> dict[str, float]:
+  """Goldfish's FLORES measure: the mean total bits of each sentence's second half given
+  its first half (split at the character midpoint, rounded to a token boundary), from BOS,
+  without the end-of-sentence token. `scorer` is an llmjax.evals.loglik.ModelScorer. A
+  sentence longer than the model's context loses the start of its first half; one whose
+  second half alone does not fit is left out (second_half_lines counts the scored ones)."""
+  rows = []
+  for line in lines:
+    ids, k = split_at_middle(tokenizer, line)
+    row, n = [tokenizer.bos_id] + ids, len(ids) - k
+    if 0 < n <= scorer.max_len:
+      rows.append((row[-(scorer.max_len + 1):], n))
+  scored = scorer.score_encoded(rows)
+  bits = [-lp / LN2 for lp, _ in scored]
+  return {"second_half_bits": sum(bits) / max(len(bits), 1), "second_half_lines": len(bits)}
 
 
 def validation(ctx: EvalContext) -> dict[str, float]:

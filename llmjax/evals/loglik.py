@@ -109,15 +109,21 @@ class ModelScorer:
 
   def __call__(self, requests: Sequence[Request]) -> list[Score]:
     encoded = [self._encode(r) for r in requests]
-    out: list[Score | None] = [None] * len(requests)
-    for idx, inputs, targets, mask in self._batches(encoded):
+    scored = self.score_encoded(encoded)
+    return [Score(lp, n_cont, len(r.continuation), greedy)
+            for r, (_, n_cont), (lp, greedy) in zip(requests, encoded, scored)]
+
+  def score_encoded(self, encoded: Sequence[tuple[list[int], int]]) -> list[tuple[float, bool]]:
+    """(summed log-prob, all greedy) of the last n tokens of each id row, for
+    (ids, n) pairs (ids start with BOS and fit the context)."""
+    out: list[tuple[float, bool] | None] = [None] * len(encoded)
+    for idx, inputs, targets, mask in self._batches(list(encoded)):
       batch = self.model.put_batch({"inputs": inputs, "targets": targets, "mask": mask})
       with self.model.context():
         lp_B, greedy_B = self._row_scores(self.params, batch)
       lp_B, greedy_B = np.asarray(lp_B), np.asarray(greedy_B)
       for r, i in enumerate(idx):
-        out[i] = Score(float(lp_B[r]), encoded[i][1], len(requests[i].continuation),
-                       bool(greedy_B[r]))
+        out[i] = (float(lp_B[r]), bool(greedy_B[r]))
     return out  # type: ignore[return-value]
 
   def greedy(self, prompts: Sequence[str], max_new_tokens: int = 12,

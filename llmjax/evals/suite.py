@@ -127,3 +127,22 @@ class FewShotProbe:
           ctx.model, ctx.params, ctx.data.tokenizer, self.flores_lines,
           ctx.data.val.seq_len, ctx.batch_size)["bits_per_char"]
     return {k: float(np.float64(v)) for k, v in out.items()}
+
+
+class FloresProbe:
+  """FLORES dev during training (an Evaluator): bits/char of every sentence and Goldfish's
+  second-half bits, logged as flores_bits_per_char and flores_second_half_bits."""
+
+  def __init__(self, path: str | pathlib.Path | None = None):
+    self.lines = read_lines(path or paths.require_eval(paths.FLORES_DEV))
+    self._scorer: ModelScorer | None = None
+
+  def __call__(self, ctx: EvalContext) -> dict[str, float]:
+    if self._scorer is None or self._scorer.model is not ctx.model:
+      self._scorer = ModelScorer(ctx.model, ctx.params, ctx.data.tokenizer, ctx.batch_size)
+    self._scorer.params = ctx.params
+    bpc_result = bpc.score_lines(ctx.model, ctx.params, ctx.data.tokenizer, self.lines,
+                                 ctx.data.val.seq_len, ctx.batch_size)
+    halves = bpc.second_half_bits(self._scorer, ctx.data.tokenizer, self.lines)
+    return {"flores_bits_per_char": float(bpc_result["bits_per_char"]),
+            "flores_second_half_bits": float(halves["second_half_bits"])}

@@ -15,7 +15,7 @@ import pathlib
 from absl import flags
 from ml_collections import config_flags
 
-from llmjax import errors
+from llmjax import config, errors
 from llmjax.errors import ConfigError
 from llmjax.experiments import ablation, runs
 from llmjax.paths import atomic_write_text
@@ -66,4 +66,4 @@ def main(argv):
 
 if __name__ == "__main__":
   os.environ.setdefault("PYTHONUNBUFFERED", "1")
-  errors.run(main)
+  errors.run(main, config.parse_command_line)

@@ -26,7 +26,7 @@ import time
 from absl import flags
 from ml_collections import config_flags
 
-from llmjax import errors
+from llmjax import config, errors
 from llmjax.experiments import runs
 from llmjax.paths import atomic_write_text
 
@@ -96,4 +96,4 @@ def main(argv):
 
 if __name__ == "__main__":
   os.environ.setdefault("PYTHONUNBUFFERED", "1")
-  errors.run(main)
+  errors.run(main, config.parse_command_line)

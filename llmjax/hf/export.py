@@ -29,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from llmjax import model
-from llmjax.config import Config, ModelConfig, from_config
+from llmjax.config import Config, ModelConfig, from_config, upgrade_saved
 from llmjax.errors import ConfigError
 from llmjax.paths import atomic_directory
 from llmjax.tokenizer import Tokenizer
@@ -41,6 +41,7 @@ _MAPPED_OR_TRAINING_ONLY = {
     "vocab_size", "d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ff",
     "rope_theta", "tie_embeddings", "norm_eps", "max_seq_len",
     "dropout", "dtype", "param_dtype", "remat", "scan_unroll", "attention_impl", "init_std",
+    "zero_init_out",
     "moe", "global_every", "qk_norm",
 }
 # Why the variants LLaMA / Mixtral cannot express are refused, by field.
@@ -340,7 +341,7 @@ def to_json(d: dict) -> str:
 def check_workdir(workdir: str | os.PathLike, which: str = "auto") -> Config:
   """The checkpoint's config, after refusing variants HF cannot reproduce (cheap: no
   parameters are read)."""
-  cfg = from_config(checkpoint.find(workdir, which).meta["config"])
+  cfg = from_config(upgrade_saved(checkpoint.find(workdir, which).meta["config"]))
   check_exportable(cfg.model)
   return cfg
 

@@ -132,8 +132,9 @@ def generate(params: Any, cfg: ModelConfig, prompts: Sequence[Sequence[int]] | n
   deliberately, at a quality cost (not with learned positions).
   """
   limit = (cfg.max_seq_len if max_len is None else max_len) - max_new_tokens
-  prompt_BP, start_B = left_pad(np.asarray(prompts).tolist() if isinstance(prompts, np.ndarray)
-                                else prompts, pad_multiple, limit)
+  if hasattr(prompts, "ndim"):  # an int array [B, P], numpy or jax
+    prompts = np.asarray(prompts).tolist()
+  prompt_BP, start_B = left_pad(prompts, pad_multiple, limit)
   total = check_length(cfg, prompt_BP.shape[1], max_new_tokens, max_len)
   eos = jnp.asarray(-1 if eos_id is None else eos_id, jnp.int32)  # -1: never emitted
   out = _generate(nn.unbox(params), jnp.asarray(prompt_BP), jnp.asarray(start_B), rng, eos,

@@ -176,7 +176,7 @@ def ffn_matmul_params(cfg: ModelConfig, layer: int) -> int:
   """Matmul parameters one token uses in layer `layer`'s feed-forward (for FLOPs)."""
   D = cfg.d_model
   if not cfg.layer_is_moe(layer):
-    return 3 * D * cfg.d_ff
+    return (3 if cfg.mlp_activation == "swiglu" else 2) * D * cfg.d_ff
   Fe = cfg.expert_d_ff
   shared = 3 * D * Fe if cfg.moe.shared_expert else 0
   return D * cfg.moe.experts + cfg.moe.top_k * 3 * D * Fe + shared

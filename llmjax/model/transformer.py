@@ -88,7 +88,10 @@ def _param(module: nn.Module, name: str, shape: tuple[int, ...], names: tuple[st
 
 def _normal(cfg: ModelConfig, out_proj: bool = False):
   # Output projections are scaled by 1/sqrt(2L) so the residual stream's variance at init
-  # does not grow with depth.
+  # does not grow with depth; with model.zero_init_out they start at zero (every block
+  # starts as the identity, as in modded-nanogpt).
+  if out_proj and cfg.zero_init_out:
+    return nn.initializers.zeros
   std = cfg.init_std / math.sqrt(2 * cfg.n_layers) if out_proj else cfg.init_std
   return nn.initializers.normal(std)
 
@@ -237,6 +240,8 @@ class Attention(nn.Module):
 
 
 class Mlp(nn.Module):
+  """SwiGLU (silu(x W_gate) * x W_up) W_down, or with model.mlp_activation='relu2'
+  relu(x W_up)^2 W_down (no gate: the modded-nanogpt MLP)."""
   cfg: ModelConfig
   d_ff: int = 0  # 0 = cfg.d_ff
 
@@ -245,12 +250,17 @@ class Mlp(nn.Module):
     cfg = self.cfg
     dt = jnp.dtype(cfg.dtype)
     D, F = cfg.d_model, self.d_ff or cfg.d_ff
-    gate_DF = _param(self, "gate", (D, F), ("embed", "mlp"), _normal(cfg))
+    if cfg.mlp_activation == "swiglu":
+      gate_DF = _param(self, "gate", (D, F), ("embed", "mlp"), _normal(cfg))
     up_DF = _param(self, "up", (D, F), ("embed", "mlp"), _normal(cfg))
     down_FD = _param(self, "down", (F, D), ("mlp", "embed"), _normal(cfg, out_proj=True))
-    gate_BTF = jnp.einsum("btd,df->btf", x_BTD, gate_DF.astype(dt))
     up_BTF = jnp.einsum("btd,df->btf", x_BTD, up_DF.astype(dt))
-    h_BTF = _constrain(nn.silu(gate_BTF) * up_BTF, ("batch", "length", "act_mlp"))
+    if cfg.mlp_activation == "swiglu":
+      gate_BTF = jnp.einsum("btd,df->btf", x_BTD, gate_DF.astype(dt))
+      h_BTF = nn.silu(gate_BTF) * up_BTF
+    else:
+      h_BTF = jnp.square(nn.relu(up_BTF))
+    h_BTF = _constrain(h_BTF, ("batch", "length", "act_mlp"))
     return jnp.einsum("btf,fd->btd", h_BTF, down_FD.astype(dt))
 
 

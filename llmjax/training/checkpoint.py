@@ -10,8 +10,12 @@ never leaves a half-written checkpoint that looks finished.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
+import os
 import pathlib
+import re
+import shutil
 from typing import Any
 
 import jax
@@ -24,8 +28,10 @@ STATE, DATA, META, PARAMS = "state", "data", "meta", "params"
 
 
 def _manager(directory: pathlib.Path, keep: int, async_save: bool) -> ocp.CheckpointManager:
+  # create=False: the folder appears with the first save, so a run that fails before it
+  # (bad data, a bad config) leaves no empty checkpoints/ or best/ behind.
   options = ocp.CheckpointManagerOptions(
-      max_to_keep=keep, create=True, enable_async_checkpointing=async_save)
+      max_to_keep=keep, create=False, enable_async_checkpointing=async_save)
   return ocp.CheckpointManager(directory.absolute(), options=options)
 
 
@@ -33,6 +39,21 @@ def _steps_on_disk(directory: pathlib.Path) -> list[str]:
   if not directory.is_dir():
     return []
   return [p.name for p in directory.iterdir() if not p.name.startswith(".")]
+
+
+def _reason(e: BaseException) -> str:
+  """The useful part of an orbax / TensorStore error: the operating system's reason when
+  there is one (e.g. 'No space left on device'), else the first line, whole."""
+  cause: BaseException | None = e
+  while cause is not None:
+    if isinstance(cause, OSError) and cause.strerror:
+      return f"{cause.strerror} ({cause.filename or ''})".replace(" ()", "")
+    code = re.search(r"os_error_code='?(\d+)", str(cause))  # TensorStore's way of saying it
+    if code:
+      return os.strerror(int(code.group(1)))
+    cause = cause.__cause__ or cause.__context__
+  text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+  return f"{type(e).__name__}: {text}"
 
 
 def encode_tokenizer(model_proto: bytes) -> str:
@@ -49,6 +70,7 @@ class Checkpointer:
   def __init__(self, workdir: pathlib.Path, keep: int = 3, async_save: bool = True):
     self.dir = pathlib.Path(workdir) / "checkpoints"
     self.best_dir = pathlib.Path(workdir) / "best"
+    self.discard_unfinished()
     self._latest = _manager(self.dir, keep, async_save)
     self._best = _manager(self.best_dir, 1, async_save)
 
@@ -65,21 +87,58 @@ class Checkpointer:
   def save(self, step: int, state, data_state: dict, meta: dict) -> None:
     # One async save in flight at a time: with several processes, each save ends in
     # barriers, and two managers' background saves could reach them in different orders.
-    self._best.wait_until_finished()
-    self._latest.save(step, args=ocp.args.Composite(**{
-        STATE: ocp.args.StandardSave(state),
-        DATA: ocp.args.JsonSave(data_state),
-        META: ocp.args.JsonSave(meta)}))
+    with self._reporting(self.dir / str(step)):
+      self._best.wait_until_finished()
+      self._latest.save(step, args=ocp.args.Composite(**{
+          STATE: ocp.args.StandardSave(state),
+          DATA: ocp.args.JsonSave(data_state),
+          META: ocp.args.JsonSave(meta)}))
+
+  @contextlib.contextmanager
+  def _reporting(self, path: pathlib.Path):
+    """Orbax / TensorStore errors (a full disk, no permission) as one CheckpointError naming
+    the checkpoint that failed; its unfinished folder is removed."""
+    try:
+      yield
+    except Exception as e:  # orbax raises many types; all mean "could not write"
+      failed = re.search(r"(/\S+?)\.orbax-checkpoint-tmp", str(e))
+      self.discard_unfinished()
+      raise CheckpointError(f"cannot write checkpoint {failed.group(1) if failed else path}: "
+                            f"{_reason(e)}") from e
+
+  def discard_unfinished(self) -> None:
+    """Removes the temporary folders of saves that never finished (a crash, a full disk):
+    they are never valid checkpoints."""
+    if jax.process_index() == 0:
+      for d in (self.dir, self.best_dir):
+        for tmp in d.glob("*.orbax-checkpoint-tmp*"):
+          shutil.rmtree(tmp, ignore_errors=True)
+
+  def check_for_errors(self) -> None:
+    """Raises now if a background save failed (called every step)."""
+    with self._reporting(self.dir):
+      self._latest.check_for_errors()
+      self._best.check_for_errors()
 
   def save_best(self, step: int, params, meta: dict) -> None:
-    self._latest.wait_until_finished()  # see save()
-    self._best.wait_until_finished()
-    # A best from this step or later belongs to an interrupted run whose steps are being
-    # redone (it crashed before its next periodic checkpoint): the new one replaces it.
-    for stale in [s for s in self._best.all_steps() if s >= step]:
-      self._best.delete(stale)
-    self._best.save(step, args=ocp.args.Composite(**{
-        PARAMS: ocp.args.StandardSave(params), META: ocp.args.JsonSave(meta)}), force=True)
+    with self._reporting(self.best_dir / str(step)):
+      self._latest.wait_until_finished()  # see save()
+      self._best.wait_until_finished()
+      # A best from this step or later belongs to an interrupted run whose steps are being
+      # redone (it crashed before its next periodic checkpoint): the new one replaces it.
+      for stale in [s for s in self._best.all_steps() if s >= step]:
+        self._best.delete(stale)
+      self._best.save(step, args=ocp.args.Composite(**{
+          PARAMS: ocp.args.StandardSave(params), META: ocp.args.JsonSave(meta)}), force=True)
+
+  def read_meta(self, step: int) -> dict:
+    """The metadata of one resume checkpoint (config, tokenizer, run settings)."""
+    try:
+      return self._latest.restore(step, args=ocp.args.Composite(**{
+          META: ocp.args.JsonRestore()}))[META]
+    except Exception as e:  # orbax raises many types; all mean "unreadable"
+      raise CheckpointError(f"cannot read checkpoint {self.dir / str(step)}: "
+                            f"{_reason(e)}") from e
 
   def restore(self, step: int, abstract_state) -> tuple[Any, dict, dict]:
     try:
@@ -89,12 +148,13 @@ class Checkpointer:
           META: ocp.args.JsonRestore()}))
     except Exception as e:  # orbax raises many types; all mean "unreadable"
       raise CheckpointError(f"cannot restore checkpoint {self.dir / str(step)}: "
-                            f"{type(e).__name__}: {str(e).splitlines()[0][:300]}") from e
+                            f"{_reason(e)}") from e
     return out[STATE], out[DATA], out[META]
 
   def wait(self) -> None:
-    self._latest.wait_until_finished()
-    self._best.wait_until_finished()
+    with self._reporting(self.dir):
+      self._latest.wait_until_finished()
+      self._best.wait_until_finished()
 
   def close(self) -> None:
     self.wait()
@@ -162,4 +222,4 @@ def restore_params(ref: CheckpointRef, abstract_params) -> Any:
     return state["params"]
   except Exception as e:
     raise CheckpointError(f"cannot restore parameters from {ref.path}: "
-                          f"{type(e).__name__}: {str(e).splitlines()[0][:300]}") from e
+                          f"{_reason(e)}") from e

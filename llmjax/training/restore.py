@@ -11,7 +11,11 @@ import dataclasses
 import pathlib
 from typing import Any, Sequence
 
-from llmjax.config import Config, from_config
+import jax
+import jax.numpy as jnp
+
+from llmjax.config import Config, from_config, upgrade_saved
+from llmjax.errors import CheckpointError
 from llmjax.model import decode
 from llmjax.tokenizer import Tokenizer
 from llmjax.training import checkpoint, sharding
@@ -32,12 +36,15 @@ def load(workdir: str | pathlib.Path, which: str = "auto") -> Restored:
   """Restores parameters and tokenizer; `which` is 'auto' (best, else latest), 'best',
   'latest' or a step number."""
   ref = checkpoint.find(workdir, which)
-  cfg = from_config(ref.meta["config"])
+  cfg = from_config(upgrade_saved(ref.meta["config"]))
   # Inference runs on whatever devices are here: a plain data-parallel mesh.
   mesh_cfg = dataclasses.replace(cfg.mesh, data=-1, fsdp=1, tensor=1, expert=1)
   cfg = dataclasses.replace(cfg, mesh=mesh_cfg)
   model = ShardedModel(cfg.model, mesh_cfg, sharding.make_mesh(mesh_cfg))
   params = checkpoint.restore_params(ref, model.abstract_params())
+  if not all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree.leaves(params)):
+    raise CheckpointError(f"checkpoint {ref.path} holds non-finite parameters (a diverged "
+                          "run); use an earlier checkpoint (--checkpoint=STEP)")
   tokenizer = Tokenizer.from_proto(checkpoint.decode_tokenizer(ref.meta))
   return Restored(cfg, model, params, tokenizer, ref.step, ref.meta)
 

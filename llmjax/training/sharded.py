@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -23,13 +24,19 @@ from llmjax.training import sharding
 Batch = dict[str, jax.Array]
 
 
-def forward_sums(params, model: Transformer, batch: Batch, dropout_rng: jax.Array | None
-                 ) -> tuple[jax.Array, jax.Array, dict[str, jax.Array] | None]:
-  """(summed nats, real tokens, MoE router stats stacked over MoE layers or None).
+@flax.struct.dataclass
+class Sums:
+  """One forward pass's sums over the scored tokens."""
+  nats: jax.Array  # next-token cross-entropy
+  tokens: jax.Array  # scored tokens
+  lse_sq: jax.Array  # logsumexp(logits)^2 (what PaLM's z-loss penalises); 0 unless asked
+  moe: dict[str, jax.Array] | None  # router stats stacked over MoE layers, None if dense
 
-  Real tokens are those with segment_ids > 0; an optional batch["loss_mask"] (1 = scored)
-  narrows them further (fine-tuning scores assistant tokens only).
-  """
+
+def forward_sums(params, model: Transformer, batch: Batch, dropout_rng: jax.Array | None,
+                 with_lse: bool = False) -> Sums:
+  """The sums over the scored tokens: those with segment_ids > 0, narrowed further by an
+  optional batch["loss_mask"] (1 = scored; fine-tuning scores assistant tokens only)."""
   rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
   is_moe = model.cfg.moe.experts > 0
   out = model.apply(
@@ -41,14 +48,17 @@ def forward_sums(params, model: Transformer, batch: Batch, dropout_rng: jax.Arra
   weights_BT = (batch["segment_ids"] > 0).astype(jnp.float32)
   if "loss_mask" in batch:
     weights_BT = weights_BT * batch["loss_mask"].astype(jnp.float32)
-  return jnp.sum(nll_BT * weights_BT), jnp.sum(weights_BT), stats
+  lse_sq = jnp.zeros((), jnp.float32)
+  if with_lse:
+    lse_sq = jnp.sum(jnp.square(jax.nn.logsumexp(logits_BTV, axis=-1)) * weights_BT)
+  return Sums(jnp.sum(nll_BT * weights_BT), jnp.sum(weights_BT), lse_sq, stats)
 
 
 def loss_sums(params, model: Transformer, batch: Batch,
               dropout_rng: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
   """Summed next-token cross-entropy (nats) over real tokens, and their count."""
-  nll, weight, _ = forward_sums(params, model, batch, dropout_rng)
-  return nll, weight
+  sums = forward_sums(params, model, batch, dropout_rng)
+  return sums.nats, sums.tokens
 
 
 class ShardedModel:
@@ -64,8 +74,7 @@ class ShardedModel:
     self.replicated = sharding.replicated(mesh)
     with self.context():
       boxed = jax.eval_shape(self.init_boxed_params, jax.random.key(0))
-    self.param_sharding = sharding.logical_to_sharding(nn.get_partition_spec(boxed), mesh,
-                                                       mesh_cfg)
+    self.param_sharding = sharding.boxed_shardings(boxed, mesh, mesh_cfg)
     self._eval_step = jax.jit(
         lambda p, b: loss_sums(p, self.model, b),
         in_shardings=(self.param_sharding, self.batch_sharding),

@@ -65,6 +65,23 @@ def logical_to_sharding(logical_specs: Any, mesh: Mesh, cfg: MeshConfig) -> Any:
   return nn.logical_to_mesh_sharding(logical_specs, mesh, rules(cfg))
 
 
+def boxed_shardings(boxed: Any, mesh: Mesh, cfg: MeshConfig) -> Any:
+  """Shardings for the unboxed version of a tree of logically-partitioned boxes (a train
+  state from init): each box's logical names through the rules; replicated otherwise.
+
+  Built leaf by leaf, so the result has exactly the unboxed tree's structure, whatever
+  empty nodes an optimizer state holds (optax's MaskedNode, for one)."""
+  is_box = lambda x: isinstance(x, nn.Partitioned)
+  shardings = []
+  for leaf in jax.tree_util.tree_leaves(boxed, is_leaf=is_box):
+    if not is_box(leaf):
+      shardings.append(replicated(mesh))
+    else:  # an optimizer may box an empty node (no leaves once unboxed)
+      spec = NamedSharding(mesh, nn.logical_to_mesh_axes(leaf.names, rules(cfg)))
+      shardings += [spec] * len(jax.tree_util.tree_leaves(leaf.unbox()))
+  return jax.tree_util.tree_unflatten(jax.tree.structure(nn.unbox(boxed)), shardings)
+
+
 def batch_sharding(mesh: Mesh, cfg: MeshConfig) -> NamedSharding:
   """Sharding of [batch, length] input arrays."""
   spec = nn.logical_to_mesh_axes(("batch", "length"), rules(cfg))
