@@ -499,11 +499,13 @@ def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
   return out
 
 
-def resume_changes(saved: Mapping[str, Any], current: Mapping[str, Any]
+def resume_changes(saved: Mapping[str, Any], current: Mapping[str, Any],
+                   allowed_keys: Sequence[str] = RESUMABLE_CHANGES
                    ) -> tuple[list[str], list[str]]:
   """(refused, allowed): the keys whose values differ between a checkpoint's config and the
   current one, as 'key (old -> new)'. Refused keys change the model's shapes or the data
-  order; allowed ones (RESUMABLE_CHANGES) are learning rates, cadences and the like."""
+  order; allowed ones (allowed_keys: prefixes, RESUMABLE_CHANGES by default) are learning
+  rates, cadences and the like."""
   # Through JSON, as the checkpoint stored it: tuples and lists compare equal.
   old, new = (_flat(json.loads(json.dumps(c))) for c in (saved, current))
   refused, allowed = [], []
@@ -511,7 +513,7 @@ def resume_changes(saved: Mapping[str, Any], current: Mapping[str, Any]
     if old.get(key) == new.get(key):
       continue
     change = f"{key} ({old.get(key)!r} -> {new.get(key)!r})"
-    (allowed if key.startswith(RESUMABLE_CHANGES) else refused).append(change)
+    (allowed if key.startswith(tuple(allowed_keys)) else refused).append(change)
   return refused, allowed
 
 

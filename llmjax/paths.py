@@ -24,7 +24,7 @@ import os
 import pathlib
 import shutil
 import tempfile
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from llmjax.errors import DataError
 
@@ -107,59 +107,52 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def atomic_write_lines(path: PathLike, lines: Iterable[str]) -> int:
-  """Writes newline-terminated lines via a temp file beside `path`, then renames it.
+def _cannot_write(path: pathlib.Path, e: OSError) -> DataError:
+  return DataError(f"cannot write {str(path)!r}: {e.strerror or e}")
 
-  Streams (the lines may be a generator). Returns the line count. Disk errors (full disk,
-  no permission, read-only) become one DataError naming the path; the temp file is removed.
-  """
+
+@contextlib.contextmanager
+def _atomic_file(path: PathLike, mode: str) -> Iterator[Any]:
+  """An open temp file beside `path`, renamed to `path` when the block ends without an
+  error, removed otherwise. Disk errors (full disk, no permission, read-only) become one
+  DataError naming the path."""
   path = pathlib.Path(path)
-  n = 0
   try:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
     os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
   except OSError as e:
-    raise DataError(f"cannot write {str(path)!r}: {e.strerror or e}") from e
+    raise _cannot_write(path, e) from e
   try:
-    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-      for line in lines:
-        f.write(line)
-        f.write("\n")
-        n += 1
+    text = {"encoding": "utf-8", "newline": "\n"} if "b" not in mode else {}
+    with os.fdopen(fd, mode, **text) as f:
+      yield f
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
   except OSError as e:
     pathlib.Path(tmp).unlink(missing_ok=True)
-    raise DataError(f"cannot write {str(path)!r}: {e.strerror or e}") from e
+    raise _cannot_write(path, e) from e
   except BaseException:
     pathlib.Path(tmp).unlink(missing_ok=True)
     raise
+
+
+def atomic_write_lines(path: PathLike, lines: Iterable[str]) -> int:
+  """Writes newline-terminated lines atomically; streams (the lines may be a generator).
+  Returns the line count."""
+  n = 0
+  with _atomic_file(path, "w") as f:
+    for line in lines:
+      f.write(line)
+      f.write("\n")
+      n += 1
   return n
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-  """Writes bytes via a temp file beside `path` and a rename (DataError on disk errors)."""
-  path = pathlib.Path(path)
-  try:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-  except OSError as e:
-    raise DataError(f"cannot write {str(path)!r}: {e.strerror or e}") from e
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(data)
-      f.flush()
-      os.fchmod(f.fileno(), 0o666 & ~_UMASK)
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except OSError as e:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise DataError(f"cannot write {str(path)!r}: {e.strerror or e}") from e
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
+  with _atomic_file(path, "wb") as f:
+    f.write(data)
 
 
 def atomic_write_text(path: PathLike, text: str) -> None:
@@ -179,8 +172,9 @@ def atomic_directory(path: PathLike, replace: bool = False) -> Iterator[pathlib.
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="." + path.name + ".", suffix=".tmp",
                                         dir=path.parent))
+    tmp.chmod(0o777 & ~_UMASK)  # mkdtemp makes 0700; give the usual permissions
   except OSError as e:
-    raise DataError(f"cannot write {str(path)!r}: {e.strerror or e}") from e
+    raise _cannot_write(path, e) from e
   try:
     yield tmp
     old = None
@@ -192,7 +186,7 @@ def atomic_directory(path: PathLike, replace: bool = False) -> Iterator[pathlib.
       shutil.rmtree(old, ignore_errors=True)
   except OSError as e:
     shutil.rmtree(tmp, ignore_errors=True)
-    raise DataError(f"cannot write {str(path)!r}: {e.strerror or e}") from e
+    raise _cannot_write(path, e) from e
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
     raise

@@ -107,32 +107,6 @@ def test_evaluate_missing_checkpoint_fails(tmp_path):
   assert proc.returncode == 2 and "no checkpoint" in proc.stderr
 
 
-def test_misspelt_checkpoint_name_fails(trained):
-  proc = run("llmjax.evaluate", f"--workdir={trained}", "--checkpoint=bset",
-             "--text_file=README.md", check=False)
-  assert "'bset'" in _one_error_line(proc)
-
-
-@pytest.mark.parametrize("flag,named", [("--top_p=0", "top_p"), ("--temperature=-1",
-                                                                    "temperature")])
-def test_generate_refuses_bad_sampling_before_loading(flag, named, tmp_path):
-  # The workdir does not even exist: the settings are checked first.
-  proc = run("llmjax.generate", f"--workdir={tmp_path / 'none'}", "--prompt=Казан", flag,
-             check=False)
-  assert named in _one_error_line(proc)
-
-
-@pytest.mark.parametrize("args,named", [
-    (["--config.model.d_model=wide"], "d_model"),
-    (["--no_such_flag=1"], "no_such_flag"),
-    (["stray_argument"], "unexpected arguments"),
-])
-def test_bad_flags_are_one_error_line(args, named, tmp_path):
-  proc = run("llmjax.train", "--config=configs/tiny.py", f"--config.workdir={tmp_path}", *args,
-             check=False)
-  assert named in _one_error_line(proc)
-
-
 # --- the evaluation suite ----------------------------------------------------------------------
 
 @pytest.mark.slow  # the QA benchmark and greedy answers on CPU: a minute or two

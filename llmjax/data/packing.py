@@ -3,6 +3,8 @@
 Every document becomes (input, target) pairs; documents longer than a row are cut
 into consecutive pieces, and pieces are packed best-fit-decreasing. Each piece gets
 its own segment id, so attention masks built from segment ids never cross a piece.
+A document may come with a per-token loss mask (fine-tuning scores the assistant's tokens
+only); the rows then carry `loss_mask`, which the loss honours (llmjax.training.sharded).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 FIELDS = ("inputs", "targets", "segment_ids", "positions")
+LOSS_MASK = "loss_mask"  # an optional field: 1 = the target is scored
 
 
 @dataclasses.dataclass
@@ -28,6 +31,7 @@ class PackedRows:
   num_chars: int = 0  # Unicode code points of the packed documents
   num_bytes: int = 0  # UTF-8 bytes of the packed documents
   num_tokens: int = 0  # target tokens (sum of loss weights)
+  loss_mask: np.ndarray | None = None  # [N, T] int32, 1 = scored; None = every real target
 
   def __len__(self) -> int:
     return int(self.inputs.shape[0])
@@ -41,9 +45,14 @@ class PackedRows:
     total = self.inputs.size
     return 1.0 - self.num_tokens / total if total else 0.0
 
+  @property
+  def fields(self) -> tuple[str, ...]:
+    """The batch keys: FIELDS, plus loss_mask when the rows carry one."""
+    return FIELDS if self.loss_mask is None else FIELDS + (LOSS_MASK,)
+
   def take(self, index) -> dict[str, np.ndarray]:
     """The batch dict for a row index array (or slice)."""
-    return {k: getattr(self, k)[index] for k in FIELDS}
+    return {k: getattr(self, k)[index] for k in self.fields}
 
 
 def tokenize_documents(tokenizer, docs: Sequence[str]) -> list[np.ndarray]:
@@ -101,15 +110,22 @@ def _best_fit_decreasing(lengths: Sequence[int], capacity: int) -> list[list[int
 
 
 def pack_documents(token_docs: Sequence[np.ndarray], seq_len: int, *, num_chars: int = 0,
-                   num_bytes: int = 0) -> PackedRows:
-  """Packs docs of tokens into [N, seq_len] rows; no (input, target) pair is dropped."""
+                   num_bytes: int = 0, loss_masks: Sequence[np.ndarray] | None = None
+                   ) -> PackedRows:
+  """Packs docs of tokens into [N, seq_len] rows; no (input, target) pair is dropped.
+
+  loss_masks: one array per doc, aligned with its tokens (1 = the token is scored when it
+  is a target); the rows then carry loss_mask."""
   if seq_len < 1:
     raise ValueError(f"seq_len={seq_len} must be positive")
+  if loss_masks is not None and [len(m) for m in loss_masks] != [len(t) for t in token_docs]:
+    raise ValueError("loss_masks must match token_docs one to one, token for token")
   pieces = _pieces(token_docs, seq_len)
   rows = _best_fit_decreasing([p[2] for p in pieces], seq_len)
   shape = (len(rows), seq_len)
   inputs, targets = np.zeros(shape, np.int32), np.zeros(shape, np.int32)
   segment_ids, positions = np.zeros(shape, np.int32), np.zeros(shape, np.int32)
+  loss_mask = None if loss_masks is None else np.zeros(shape, np.int32)
   arange = np.arange(seq_len, dtype=np.int32)
   for r, items in enumerate(rows):
     col = 0
@@ -120,7 +136,10 @@ def pack_documents(token_docs: Sequence[np.ndarray], seq_len: int, *, num_chars:
       targets[r, col:col + n] = toks[start + 1:start + n + 1]
       segment_ids[r, col:col + n] = seg
       positions[r, col:col + n] = arange[:n]
+      if loss_mask is not None:
+        loss_mask[r, col:col + n] = loss_masks[d][start + 1:start + n + 1]
       col += n
   return PackedRows(inputs=inputs, targets=targets, segment_ids=segment_ids,
                     positions=positions, num_docs=len(token_docs), num_chars=num_chars,
-                    num_bytes=num_bytes, num_tokens=sum(p[2] for p in pieces))
+                    num_bytes=num_bytes, num_tokens=sum(p[2] for p in pieces),
+                    loss_mask=loss_mask)

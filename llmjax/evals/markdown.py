@@ -52,6 +52,8 @@ def _headline(results: Sequence[Result]) -> list[str]:
   specs = [  # (name, path in the result, chance / reference)
       ("FLORES dev bits/char (lower is better)", ("bpc", "bits_per_char"), "–"),
       ("FLORES dev bits/byte", ("bpc", "bits_per_byte"), "–"),
+      ("FLORES dev second-half bits per sentence (Goldfish's measure)",
+       ("bpc", "second_half_bits"), "–"),
       ("TatBLiMP accuracy", ("tatblimp", "accuracy"), 0.5),
       ("QA accuracy (per-char)", ("qa", "modes", "per_char", "accuracy"),
        ("qa", "chance", "accuracy")),
@@ -173,6 +175,35 @@ def _history(histories: Sequence[tuple[str, list[dict]]]) -> list[str]:
   return out
 
 
+# Goldfish (monolingual models for 350 languages): FLORES second-half bits per sentence of
+# their Tatar models by training text size, the published reference llmjax is put beside.
+GOLDFISH_TATAR = {"5 MB": 122.96, "10 MB": 116.40, "100 MB": 89.36, "1 GB": 76.67}
+
+
+def _generation(results: Sequence[Result]) -> list[str]:
+  """Generation quality: the model's continuations beside the human ones (the ceiling)."""
+  gens = [(label, r["generation"]) for label, r in results if r.get("generation")]
+  if not gens:
+    return []
+  keys = [("vocabulary_share", "words in the training vocabulary"),
+          ("tatar_share", "continuations identified as Tatar"),
+          ("distinct_2", "distinct word bigrams"), ("repetition", "repeated word 3-grams"),
+          ("words_per_text", "words per continuation")]
+  rows = [[title, *[g["model"][k] for _, g in gens], gens[0][1]["human"][k]]
+          for k, title in keys]
+  out = ["## Generation quality", "",
+         (f"Continuations of the first halves of {gens[0][1]['prompts']} FLORES-dev sentences "
+          f"(sampling: {gens[0][1]['options']}), measured beside the human second halves, the "
+          "ceiling (llmjax/evals/generation.py)."), ""]
+  out += _table(["measure", *[label for label, _ in gens], "human text"], rows)
+  for label, g in gens:
+    out += [f"Samples ({label}):", ""]
+    for s in g["samples"]:
+      out += [f"- *{s['prompt']}* → {s['generated']}  ", f"  (human: {s['human']})"]
+    out.append("")
+  return out
+
+
 def render(results: Sequence[Result], leak: dict | None = None, preamble: str = "",
            histories: Sequence[tuple[str, list[dict]]] = ()) -> str:
   lines = ["# Evaluation report", ""]
@@ -188,6 +219,9 @@ def render(results: Sequence[Result], leak: dict | None = None, preamble: str = 
              "ignores the question (it always picks the same frequent word): read it together "
              "with consistent-and-correct."),
             ""] + _headline(results)
+  if any(_get(r, "bpc", "second_half_bits") is not None for _, r in results):
+    lines += ["Goldfish's Tatar models, FLORES second-half bits per sentence by training text: "
+              + ", ".join(f"{k} {v}" for k, v in GOLDFISH_TATAR.items()) + ".", ""]
   blimp_pub = next((_get(r, "tatblimp", "published") for _, r in results
                     if _get(r, "tatblimp", "published")), None)
   if blimp_pub:
@@ -211,6 +245,7 @@ def render(results: Sequence[Result], leak: dict | None = None, preamble: str = 
     block = _per_key(results, bench, key, title)
     if block:
       lines += [f"## {head}", ""] + block
+  lines += _generation(results)
   sib_rows = [[label, _get(r, "sib", "k"), _get(r, "sib", "examples"),
                _get(r, "sib", "accuracy", "raw"), _get(r, "sib", "accuracy", "per_char"),
                _get(r, "sib", "chance"), _get(r, "sib", "majority")]

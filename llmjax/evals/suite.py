@@ -2,8 +2,9 @@
 
   python -m llmjax.evaluate --workdir=runs/tatar_small --suite=all --output=runs/eval.json
 
-Benchmarks (names for --suite): bpc (FLORES dev bits/char, llmjax.evals.bpc), tatblimp, qa
-(the paraphrase-consistency benchmark), sib (SIB-200 k-shot), tumlu (5-shot). The
+Benchmarks (names for --suite): bpc (FLORES dev bits/char and second-half bits,
+llmjax.evals.bpc), tatblimp, qa (the paraphrase-consistency benchmark), sib (SIB-200 k-shot),
+tumlu (5-shot), generation (is the generated text Tatar? llmjax.evals.generation). The
 `FewShotProbe` (QA sample + TatBLiMP sample + bits/char on a few FLORES lines) is what the
 training loop runs every train.fewshot_every steps.
 """
@@ -19,15 +20,16 @@ import numpy as np
 
 from llmjax import model as model_lib
 from llmjax import paths
-from llmjax.corpus.text import read_lines
+from llmjax.corpus.mix import training_text
+from llmjax.corpus.text import read_lines, split_documents
 from llmjax.errors import ConfigError
-from llmjax.evals import blimp, bpc, qa, sib, tumlu
+from llmjax.evals import blimp, bpc, generation, qa, sib, tumlu
 from llmjax.evals.common import sample
 from llmjax.evals.loglik import ModelScorer
 from llmjax.training.loop import EvalContext
 from llmjax.training.restore import Restored
 
-ALL = ("bpc", "tatblimp", "qa", "sib", "tumlu")
+ALL = ("bpc", "tatblimp", "qa", "sib", "tumlu", "generation")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +91,11 @@ def run(restored: Restored, names: list[str], opts: SuiteOptions = SuiteOptions(
     elif name == "tumlu":
       result["tumlu"] = tumlu.score(scorer, tumlu.read(opts.tumlu_dir or None),
                                     per_subject=opts.tumlu_per_subject)
+    elif name == "generation":
+      flores = read_lines(opts.flores or paths.require_eval(paths.FLORES_DEV))
+      data_cfg = restored.cfg.data
+      train_docs = split_documents(training_text(data_cfg).docs, data_cfg.val_fraction)[0]
+      result["generation"] = generation.score(restored, flores, train_docs)
     result["seconds"][name] = round(time.perf_counter() - start, 1)
   return result
 

@@ -2,6 +2,9 @@
 
 The loop knows no benchmark: what it evaluates is passed in (`Evaluators`; the train
 command passes llmjax.evals.for_training(cfg): validation bits/char and the few-shot probe).
+Nor does it know what it trains: a `Recipe` says where the data, the trainer and the
+parameters come from; the default is pretraining's, and fine-tuning (llmjax.sft) passes its
+own (conversations, the pretrained weights, LoRA adapters) through the same loop.
 """
 
 from __future__ import annotations
@@ -13,14 +16,15 @@ import pathlib
 import signal
 import threading
 import time
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
+from jax.sharding import Mesh
 
 from llmjax import model
-from llmjax.config import Config, resume_changes, upgrade_saved
+from llmjax.config import RESUMABLE_CHANGES, Config, resume_changes, upgrade_saved
 from llmjax.data import pipeline
 from llmjax.data.pipeline import PreparedData
 from llmjax.errors import CheckpointError, ConfigError, Diverged
@@ -51,6 +55,43 @@ class Evaluators:
   `every` steps. Both also run at step 0 and at the last step."""
   validate: Evaluator
   periodic: Sequence[tuple[int, Evaluator]] = ()
+
+
+Log = Callable[[str], None]
+
+
+def _pretraining_data(cfg: Config, workdir: pathlib.Path, log: Log) -> PreparedData:
+  return pipeline.prepare_data(cfg.data, cfg.model.vocab_size, workdir, log=log)
+
+
+def _state_params(trainer: Trainer, state: Any) -> Any:
+  del trainer
+  return state.params
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+  """What a run trains, and on what; the defaults are pretraining's.
+
+  prepare_data: (cfg, workdir, log) -> the packed train / validation rows and tokenizer.
+  make_trainer: (cfg, mesh) -> the Trainer; its init_state(rng) makes the first state and
+    its abstract_state() is what a resume checkpoint is restored into.
+  model_params: (trainer, state) -> the whole model's parameters, as evaluators score them
+    (LoRA: the adapters merged into the frozen base).
+  best_params: (trainer, state) -> what the best checkpoint keeps (LoRA: the adapters only).
+  meta: extra metadata stored with every checkpoint (e.g. the base model's workdir).
+  resumable: config keys (prefixes) a resumed run may change besides
+    llmjax.config.RESUMABLE_CHANGES (cadences of the recipe's own evaluators, say).
+  """
+  prepare_data: Callable[[Config, pathlib.Path, Log], PreparedData] = _pretraining_data
+  make_trainer: Callable[[Config, Mesh], Trainer] = Trainer
+  model_params: Callable[[Trainer, Any], Any] = _state_params
+  best_params: Callable[[Trainer, Any], Any] = _state_params
+  meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  resumable: tuple[str, ...] = ()
+
+
+PRETRAINING = Recipe()
 
 
 def _say(msg: str) -> None:
@@ -123,18 +164,19 @@ class _StopRequests:
 class _Run:
   """One invocation of the training loop (possibly resuming an earlier one)."""
 
-  def __init__(self, cfg: Config, cfg_dict: dict, evaluators: Evaluators):
+  def __init__(self, cfg: Config, cfg_dict: dict, evaluators: Evaluators,
+               recipe: Recipe = PRETRAINING):
     self.cfg, self.cfg_dict = cfg, cfg_dict
     self.evaluators = evaluators
+    self.recipe = recipe
     self.workdir = pathlib.Path(cfg.workdir)
     self.ckpt = checkpoint.Checkpointer(self.workdir, cfg.train.keep_checkpoints)
     self.latest = self.ckpt.latest_step()
     self._check_resume()  # before anything in the workdir changes
     with _phase("preparing the data"):
-      self.data = pipeline.prepare_data(cfg.data, cfg.model.vocab_size, self.workdir,
-                                        log=_say)
+      self.data = recipe.prepare_data(cfg, self.workdir, _say)
     self.mesh = sharding.make_mesh(cfg.mesh)
-    self.trainer = Trainer(cfg, self.mesh)
+    self.trainer = recipe.make_trainer(cfg, self.mesh)
     with _phase("compiling the train step"):
       self.microbatch = memory.resolve(self.trainer, self._saved_microbatch(), log=_say)
     _say(self.microbatch.describe(cfg.data.batch_size, jax.device_count()))
@@ -165,7 +207,8 @@ class _Run:
     if self.latest is None:
       return
     saved = upgrade_saved(self.ckpt.read_meta(self.latest).get("config", {}))
-    refused, allowed = resume_changes(saved, self.cfg_dict)
+    refused, allowed = resume_changes(saved, self.cfg_dict,
+                                      RESUMABLE_CHANGES + self.recipe.resumable)
     if refused:
       raise ConfigError(
           f"{self.workdir} holds a run (checkpoint {self.latest}) whose config differs in "
@@ -200,11 +243,11 @@ class _Run:
 
   def meta(self, **extra) -> dict:
     return run_meta(self.cfg_dict, self.cfg, self.data.tokenizer, self.step,
-                    microbatch_size=self.microbatch.rows, **extra)
+                    microbatch_size=self.microbatch.rows, **self.recipe.meta, **extra)
 
   def _context(self) -> EvalContext:
-    return EvalContext(self.trainer, self.state.params, self.data, self.cfg.data.batch_size,
-                       self.step)
+    return EvalContext(self.trainer, self.recipe.model_params(self.trainer, self.state),
+                       self.data, self.cfg.data.batch_size, self.step)
 
   def _record(self, record: dict[str, float]) -> None:
     self.writer.write(self.step, record)
@@ -218,7 +261,8 @@ class _Run:
     bpc = record["val_bits_per_char"]
     if self.cfg.train.keep_best and bpc < self.best_bpc:
       self.best_bpc = bpc
-      self.ckpt.save_best(self.step, self.state.params, self.meta(val_bits_per_char=bpc))
+      self.ckpt.save_best(self.step, self.recipe.best_params(self.trainer, self.state),
+                          self.meta(val_bits_per_char=bpc))
     return record
 
   def periodic(self, done: bool) -> bool:
@@ -282,6 +326,11 @@ class _Run:
     if self.cfg.model.moe.experts:
       active = model.active_params(self.cfg.model, self.state.params)
       _say(f"MoE: {active / 1e6:.2f}M of {counts['total'] / 1e6:.2f}M params active per token")
+    if self.recipe.model_params is not _state_params:  # only part of the model trains
+      trained = counts["total"]
+      counts = model.count_params(self.recipe.model_params(self.trainer, self.state))
+      _say(f"training {trained:,} of the model's {counts['total']:,} parameters "
+           f"({100 * trained / counts['total']:.2f}%)")
     _say(f"llmjax {self.cfg.name}: {counts['total'] / 1e6:.2f}M params on "
          f"{jax.device_count()} {jax.devices()[0].device_kind} device(s), mesh "
          f"{dict(self.mesh.shape)}")
@@ -396,8 +445,9 @@ class _Run:
 
 
 def train(cfg: Config, cfg_dict: dict, evaluators: Evaluators, *,
-          stop_after: int | None = None) -> RunResult:
-  """Trains (or resumes) `cfg` in cfg.workdir. `stop_after` ends early, as a kill would.
+          stop_after: int | None = None, recipe: Recipe = PRETRAINING) -> RunResult:
+  """Trains (or resumes) `cfg` in cfg.workdir. `stop_after` ends early, as a kill would;
+  `recipe` says what is trained (default: pretraining from scratch).
 
   The workdir is locked for the run (one run per workdir); SIGINT / SIGTERM stop it after
   the current step with a checkpoint saved (RunResult.stopped_by says which)."""
@@ -411,7 +461,7 @@ def train(cfg: Config, cfg_dict: dict, evaluators: Evaluators, *,
   with WorkdirLock(workdir, enabled=jax.process_index() == 0, warn=_say):
     run = None
     try:
-      run = _Run(cfg, cfg_dict, evaluators)
+      run = _Run(cfg, cfg_dict, evaluators, recipe)
       return run.train(stop_after=stop_after)
     except BaseException:
       if run is not None:

@@ -151,7 +151,9 @@ def log_line(step: int, total: int, scalars: dict[str, Any], eta_s: float | None
          "flores_bits_per_char": "flores_bpc {:.4f}",
          "flores_second_half_bits": "flores second half {:.1f} bits",
          "fewshot_qa_accuracy": "qa acc {:.3f}",
-         "fewshot_tatblimp_accuracy": "tatblimp acc {:.3f}"}
+         "fewshot_tatblimp_accuracy": "tatblimp acc {:.3f}",
+         "probe_format_rate": "answer format {:.2f}", "probe_stop_rate": "stops {:.2f}",
+         "probe_chrf": "chrF {:.1f}"}
   for key, f in fmt.items():
     if scalars.get(key) is not None:
       parts.append(f.format(scalars[key]))

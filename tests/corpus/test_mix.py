@@ -10,10 +10,11 @@ from llmjax.config import DataConfig
 from llmjax.corpus import mix
 from llmjax.data.pipeline import prepare_data
 from llmjax.errors import ConfigError, DataError
-from tests.corpus.test_sources import SENTENCES, _archive, server  # noqa: F401 (fixture)
+from tests.corpus.test_sources import SENTENCES, _archive
+from tests.corpus.test_sources import server  # noqa: F401  (the local HTTP server fixture)
 
 
-def test_sources_mix_weights(server, tmp_path, monkeypatch):
+def test_sources_mix_weights(server, tmp_path, monkeypatch):  # noqa: F811
   name = "tat_mixed_2015_10K"
   server.add(name, _archive(name))
   monkeypatch.setenv("LLMJAX_LEIPZIG_URL", server.base)

@@ -1,87 +1,25 @@
 """Leipzig downloader against a local HTTP server (127.0.0.1) that the test builds."""
 
-import http.server
 import io
 import json
 import tarfile
-import threading
 
 import pytest
 
 from llmjax.corpus import sources
 from llmjax.errors import DataError
+from tests.leipzig_mirror import Mirror, archive
 
 SENTENCES = ["Казан – Татарстанның башкаласы.", "Бүген һава бик җылы.", "Мин татарча сөйләшәм."]
 
 
 def _archive(name: str, member: str | None = None, lines=None) -> bytes:
-  body = "".join(f"{i}\t{s}\n" for i, s in enumerate(lines or SENTENCES, 1)).encode()
-  buf = io.BytesIO()
-  with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-    for path, data in ((member or sources.sentences_member(name), body),
-                       (f"{name}/{name}-words.txt", b"1\tword\t3\n" * 2000)):
-      info = tarfile.TarInfo(path)
-      info.size = len(data)
-      tar.addfile(info, io.BytesIO(data))
-  return buf.getvalue()
-
-
-class _Server:
-  """Serves self.files[path] = (bytes, mode); mode: ok, drop_first (half, then close), stall."""
-
-  def __init__(self):
-    self.files: dict[str, tuple[bytes, str]] = {}
-    self.requests: list[tuple[str, str | None]] = []
-    self.release = threading.Event()
-    outer = self
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-      def log_message(self, *a):  # quiet
-        pass
-
-      def do_GET(self):
-        rng = self.headers.get("Range")
-        outer.requests.append((self.path, rng))
-        if self.path not in outer.files:
-          self.send_error(404)
-          return
-        data, mode = outer.files[self.path]
-        start = int(rng.split("=")[1].rstrip("-")) if rng else 0
-        self.send_response(206 if rng else 200)
-        self.send_header("Content-Length", str(len(data) - start))
-        if rng:
-          self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        self.end_headers()
-        if mode == "stall":
-          self.wfile.write(data[:100])
-          self.wfile.flush()
-          outer.release.wait(10)
-          return
-        if mode == "drop_first" and not rng:
-          self.wfile.write(data[:len(data) // 2])
-          self.wfile.flush()
-          self.close_connection = True
-          return
-        self.wfile.write(data[start:])
-
-    self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    self.httpd.daemon_threads = True
-    self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-    self.thread.start()
-    self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}/corpora/{{name}}.tar.gz"
-
-  def add(self, name: str, data: bytes, mode: str = "ok") -> None:
-    self.files[f"/corpora/{name}.tar.gz"] = (data, mode)
-
-  def close(self):
-    self.release.set()
-    self.httpd.shutdown()
-    self.httpd.server_close()
+  return archive(name, lines or SENTENCES, member)
 
 
 @pytest.fixture
 def server():
-  s = _Server()
+  s = Mirror()
   yield s
   s.close()
 
@@ -174,6 +112,7 @@ def test_tfds_builder_array_record_data_source_and_grain(server, tmp_path, monke
   tfds = pytest.importorskip("tensorflow_datasets")
   pytest.importorskip("importlib_resources")  # tfds needs it to build without TensorFlow
   import grain
+
   from llmjax.corpus import mix, tfds_leipzig
   name = "tat_news_2015_10K"
   server.add(name, _archive(name))
@@ -191,3 +130,48 @@ def test_tfds_builder_array_record_data_source_and_grain(server, tmp_path, monke
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
   _, docs = mix.read_sources(f"tfds:leipzig_tatar/{name}")
   assert sorted(docs) == sorted(SENTENCES)
+
+
+@pytest.mark.parametrize("name", ["tat_mixed_2015_1M", "tat_news_2015_1M", "tat_web_2018_1M",
+                                  "tat_wikipedia_2021_100K", "tat_news_2005-2011_300K",
+                                  "tat_community_2017", "tat_newscrawl_2011_30K"])
+def test_every_real_tatar_corpus_name_is_accepted(name):
+  assert sources.check_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["../etc/passwd", "tat_news_2015_1M/../x", "tat", "TAT_news_2015",
+                                  "tat_news_15_1M", "tat_news_2015_1M.tar.gz", ""])
+def test_names_that_are_not_leipzig_names_are_refused(name):
+  with pytest.raises(DataError, match="not a Leipzig corpus name"):
+    sources.check_name(name)
+
+
+def test_an_unreachable_server_is_offline_at_once(tmp_path):
+  import socket
+  import time
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]  # closed again: nothing listens there
+  start = time.perf_counter()
+  with pytest.raises(sources.Offline, match="cannot reach"):
+    sources.fetch_leipzig("tat_news_2015_10K", tmp_path,
+                          base_url=f"http://127.0.0.1:{port}/{{name}}.tar.gz", progress=False)
+  assert time.perf_counter() - start < 5  # no retries with back-off for a refused connection
+
+
+def test_cleaned_copy_is_cached_by_archive_and_settings(server, tmp_path):
+  from llmjax.corpus import cleaning
+  name = "tat_news_2015_10K"
+  server.add(name, _archive(name, lines=[f"{s} {i}-нче җөмлә." for i in range(40)
+                                         for s in SENTENCES]))
+  folder = _fetch(server, name, tmp_path / "cache")
+  logs: list[str] = []
+  root = tmp_path / "clean"
+  first = cleaning.clean_cached(folder, root, sources.archive_digest(folder), log=logs.append)
+  again = cleaning.clean_cached(folder, root, sources.archive_digest(folder), log=logs.append)
+  assert first == again and logs[-1].startswith("reusing the cleaned text")
+  assert (first / "sentences.txt").is_file() and (first / cleaning.STATS_FILE).is_file()
+  other = cleaning.clean_cached(folder, root, sources.archive_digest(folder),
+                                cleaning.CleanConfig(near_dup=False), log=logs.append)
+  assert other != first  # other settings: another cleaned copy
+  assert sorted(p.name for p in root.iterdir()) == sorted([first.name, other.name])

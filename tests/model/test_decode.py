@@ -126,8 +126,10 @@ def _ragged(seed: int = 2) -> list[list[int]]:
   return [rng.integers(0, CFG.vocab_size, n).tolist() for n in LENGTHS]
 
 
-@pytest.mark.parametrize("cfg", [CFG, LOCAL, PATTERN, MOE], ids=["dense", "local", "pattern",
-                                                                  "moe"])
+@pytest.mark.parametrize("cfg", [
+    CFG, PATTERN,  # PATTERN: a ring-buffer (local) layer beside a full-cache (global) one
+    pytest.param(LOCAL, marks=pytest.mark.slow),  # 15-30 s each on 2 shared cores
+    pytest.param(MOE, marks=pytest.mark.slow)], ids=["dense", "pattern", "local", "moe"])
 def test_ragged_batch_rows_equal_each_prompt_alone(cfg, params):
   p = params if cfg is CFG else numpy_params(cfg)
   prompts = _ragged()

@@ -4,6 +4,7 @@ train state in checkpoints/), and a trained workdir restored for inference."""
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -12,28 +13,31 @@ from llmjax.errors import CheckpointError
 from llmjax.tokenizer import train_tokenizer
 from llmjax.training import checkpoint, loop, restore, sharding
 from llmjax.training.sharded import ShardedModel
-from llmjax.training.step import Trainer
+from llmjax.training.step import Trainer, TrainState
 from tests.fixture_text import fixture_lines
-from tests.helpers import micro_config
+from tests.helpers import micro_config, numpy_params
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-  """checkpoints/3 and checkpoints/5 (full train states) and best/4 (parameters alone), as
-  the training loop writes them: (workdir, {step: params})."""
+  """checkpoints/3 and checkpoints/5 (full train states: step, params, optimizer state) and
+  best/4 (parameters alone), as the training loop writes them: (workdir, {step: params})."""
   wd = tmp_path_factory.mktemp("ckpt")
   cfg, d = micro_config(workdir=str(wd), data__tokenizer_model_type="bpe")
   tok = train_tokenizer(fixture_lines(), vocab_size=cfg.model.vocab_size, model_type="bpe")
-  trainer = Trainer(cfg, sharding.make_mesh(cfg.mesh))
+  trainer = Trainer(cfg, sharding.make_mesh(cfg.mesh))  # its optimizer: the state's layout
   ckpt = checkpoint.Checkpointer(wd)
   params = {}
   for step in (3, 4, 5):
-    state = trainer.init_state(jax.random.key(step))
-    params[step] = jax.device_get(state.params)
+    # Random parameters without compiling an init (slow on XLA:CPU), one set per step.
+    p = numpy_params(cfg.model, seed=step)
+    params[step] = jax.device_get(p)
     meta = loop.run_meta(d, cfg, tok, step)
     if step == 4:
-      ckpt.save_best(step, state.params, {**meta, "val_bits_per_char": 2.5})
+      ckpt.save_best(step, p, {**meta, "val_bits_per_char": 2.5})
     else:
+      state = TrainState(step=jnp.asarray(step, jnp.int32), params=p,
+                         opt_state=trainer.tx.init(p))
       ckpt.save(step, state, {"note": "iterator state"}, meta)
   ckpt.close()
   return wd, params
