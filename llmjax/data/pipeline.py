@@ -74,7 +74,7 @@ def _tokens(docs: Sequence[str], tok: Tokenizer, cache: pathlib.Path, what: str,
   start = time.perf_counter()
   workers = min(os.cpu_count() or 1, max(1, len(docs) // 100_000))
   token_shards, reused = shards.load_or_build(cache, docs, tok, corpus_sha256=corpus_sha256(docs),
-                                              num_workers=workers)
+                                              num_workers=workers, progress=len(docs) > 100_000)
   if not reused:
     log(f"tokenised the {what} split: {len(docs):,} documents, {token_shards.num_tokens:,} "
         f"tokens in {time.perf_counter() - start:.1f}s")
@@ -94,7 +94,11 @@ def prepare_data(data_cfg: DataConfig, vocab_size: int, workdir: str | os.PathLi
         f"{data_cfg.val_fraction}: add text or change --config.data.val_fraction")
   tok = load_tokenizer(data_cfg, vocab_size, workdir, train_docs, log)
   cache = workdir / "data_cache"
-  train = _pack(train_docs, _tokens(train_docs, tok, cache, "training", log), data_cfg.seq_len)
+  train_tokens = _tokens(train_docs, tok, cache, "training", log)
+  start = time.perf_counter()
+  train = _pack(train_docs, train_tokens, data_cfg.seq_len)
+  log(f"packed {len(train):,} training rows of {data_cfg.seq_len} tokens in "
+      f"{time.perf_counter() - start:.1f}s")
   val_tokens = _tokens(val_docs, tok, cache, "validation", log)
   n_val = _cap_validation(val_tokens, data_cfg.max_val_rows * data_cfg.seq_len)
   val = _pack(val_docs[:n_val], val_tokens[:n_val], data_cfg.seq_len)

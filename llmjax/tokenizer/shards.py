@@ -25,9 +25,11 @@ import multiprocessing
 import os
 import pathlib
 import shutil
+import sys
 from typing import Sequence
 
 import numpy as np
+import tqdm.auto as tqdm
 
 from llmjax.corpus.text import corpus_sha256 as docs_sha256
 from llmjax.errors import DataError
@@ -138,8 +140,9 @@ def _chunks(n: int, num_shards: int) -> list[tuple[int, int]]:
 
 def write_token_shards(docs: Sequence[str], tokenizer, out_dir: str | os.PathLike, *,
                        corpus_sha256: str = "", num_workers: int = 2,
-                       docs_per_shard: int = 50_000) -> TokenShards:
-  """Tokenises docs into a new shard set at out_dir (must not exist), atomically."""
+                       docs_per_shard: int = 50_000, progress: bool = False) -> TokenShards:
+  """Tokenises docs into a new shard set at out_dir (must not exist), atomically; with
+  progress=True a bar counts the documents."""
   out_dir = pathlib.Path(out_dir)
   if not docs:
     raise DataError("cannot write token shards of zero documents")
@@ -151,15 +154,24 @@ def write_token_shards(docs: Sequence[str], tokenizer, out_dir: str | os.PathLik
   with atomic_directory(out_dir) as tmp:  # readers see all of it or nothing
     jobs = [(list(docs[a:b]), str(tmp / SHARD.format(k)), dtype.str, threads)
             for k, (a, b) in enumerate(chunks)]
+    bar = tqdm.tqdm(total=len(docs), unit=" docs", desc="tokenise", disable=not progress,
+                    file=sys.stderr)
     if num_workers <= 1:
       _set_worker_tokenizer(tokenizer)  # in this process: any object with encode_batch
-      lengths = [_write_shard(j) for j in jobs]
+      lengths = []
+      for job in jobs:
+        lengths.append(_write_shard(job))
+        bar.update(len(job[0]))
     else:
       # spawn: the parent may hold jax's threads, which fork would copy half-locked.
       ctx = multiprocessing.get_context("spawn")
       with ctx.Pool(num_workers, initializer=_init_worker,
                     initargs=(tokenizer.model_proto,)) as pool:
-        lengths = pool.map(_write_shard, jobs, chunksize=1)
+        lengths = []
+        for job, found in zip(jobs, pool.imap(_write_shard, jobs, chunksize=1)):
+          lengths.append(found)
+          bar.update(len(job[0]))
+    bar.close()
     offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]).astype(np.int64)
     np.save(tmp / OFFSETS, offsets)
     meta = {"version": FORMAT_VERSION, "dtype": dtype.name,
@@ -175,7 +187,8 @@ def write_token_shards(docs: Sequence[str], tokenizer, out_dir: str | os.PathLik
 
 def load_or_build(cache_root: str | os.PathLike, docs: Sequence[str], tokenizer, *,
                   corpus_sha256: str | None = None, num_workers: int = 2,
-                  docs_per_shard: int = 50_000) -> tuple[TokenShards, bool]:
+                  docs_per_shard: int = 50_000, progress: bool = False
+                  ) -> tuple[TokenShards, bool]:
   """(shards, reused): the set for (corpus, tokenizer) under cache_root, built if missing."""
   if corpus_sha256 is None:
     corpus_sha256 = docs_sha256(docs)
@@ -191,7 +204,8 @@ def load_or_build(cache_root: str | os.PathLike, docs: Sequence[str], tokenizer,
     shutil.rmtree(path, ignore_errors=True)  # unreadable or foreign: rebuild
   try:
     return write_token_shards(docs, tokenizer, path, corpus_sha256=corpus_sha256,
-                              num_workers=num_workers, docs_per_shard=docs_per_shard), False
+                              num_workers=num_workers, docs_per_shard=docs_per_shard,
+                              progress=progress), False
   except DataError:
     if path.is_dir():  # another process (multi-host) finished the same set first
       return TokenShards(path), True
