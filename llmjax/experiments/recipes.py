@@ -47,6 +47,23 @@ RECIPES: dict[str, Recipe] = {
                                    "train.eval_every=200", "train.flores_every=200")),
     "half_seq128": Recipe("128-token context, batch 16 (same tokens per step)",
                           ("train.total_steps=1000", "data.seq_len=128", "data.batch_size=16")),
+    # On top of Muon (the first change kept): one more change at a time.
+    "half_muon_wsd": Recipe("Muon + warmup-stable-decay",
+                            ("train.total_steps=1000", "optim.optimizer=muon",
+                             "optim.schedule=wsd")),
+    "half_muon_lr04": Recipe("Muon at muon_lr 0.04 (twice the default)",
+                             ("train.total_steps=1000", "optim.optimizer=muon",
+                              "optim.muon_lr=0.04")),
+    "half_muon_seq128": Recipe("Muon + 128-token context, batch 16",
+                               ("train.total_steps=1000", "optim.optimizer=muon",
+                                "data.seq_len=128", "data.batch_size=16")),
+    "half_muon_relu2_zero": Recipe(
+        "Muon + ReLU² MLP (d_ff 1056) and zero-initialised output projections",
+        ("train.total_steps=1000", "optim.optimizer=muon", "model.mlp_activation=relu2",
+         "model.d_ff=1056", "model.zero_init_out=True")),
+    # The kept recipe in the baseline's full budget (configs/tatar_cpu.py).
+    "full_muon": Recipe("Muon, the baseline's full 2000 steps (configs/tatar_cpu.py)",
+                        ("optim.optimizer=muon",)),
     # Architecture variants at equal active compute (reports/experiments): quality per token.
     "half_moe": Recipe("mixture of experts: 8 experts of d_ff 352, top-2 (same active "
                        "parameters as the dense d_ff 704)",
