@@ -10,7 +10,8 @@ from typing import Callable, Iterator, Sequence
 from llmjax.errors import DataError
 
 PathLike = str | os.PathLike
-TEXT_DIR_HINT = "set --config.data.text_dir=DIR or the env var LLMJAX_TEXT_DIR"
+TEXT_DIR_HINT = ("set --config.data.text_dir=DIR (--text_dir=DIR for the corpus and tokenizer "
+                 "tools) or the env var LLMJAX_TEXT_DIR")
 
 
 def list_text_files(text_dir: PathLike) -> list[pathlib.Path]:

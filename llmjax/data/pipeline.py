@@ -63,8 +63,11 @@ def load_tokenizer(data_cfg: DataConfig, vocab_size: int, workdir: pathlib.Path,
     return load_checked(data_cfg.tokenizer_path, vocab_size)
   spec = TokenizerSpec(vocab_size, data_cfg.tokenizer_model_type,
                        data_cfg.tokenizer_max_sentences, data_cfg.shuffle_seed)
-  tok, _ = load_or_train(workdir / TOKENIZER_FILENAME, train_docs, spec, keep_existing=True,
-                         log=log)
+  tok, reused = load_or_train(workdir / TOKENIZER_FILENAME, train_docs, spec,
+                              keep_existing=True, log=log)
+  if not reused and tok.filler_pieces:
+    log(f"note: the text fills only {vocab_size - tok.filler_pieces:,} of model.vocab_size="
+        f"{vocab_size:,} pieces; the other {tok.filler_pieces:,} are never used")
   return tok
 
 

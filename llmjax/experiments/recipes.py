@@ -15,9 +15,9 @@ import dataclasses
 import json
 import pathlib
 import statistics
-from typing import Any
 
 from llmjax.errors import ConfigError
+from llmjax.training import records
 
 BASE_CONFIG = "configs/tatar_cpu_baseline.py"
 
@@ -83,16 +83,10 @@ def recipe_overrides(name: str, seed: int, flores_every: int) -> list[str]:
           f"data.shuffle_seed={seed}"]
 
 
-def _records(workdir: pathlib.Path) -> list[dict[str, Any]]:
-  path = workdir / "metrics.jsonl"
-  return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.is_file() \
-      else []
-
-
 def flores_curve(workdir: pathlib.Path) -> dict[int, float]:
   """step -> FLORES-dev bits/char: the in-loop evaluations (train.flores_every), or the
   per-checkpoint `llmjax.evaluate` results a run kept in workdir/flores.jsonl."""
-  curve = {r["step"]: r["flores_bits_per_char"] for r in _records(workdir)
+  curve = {r["step"]: r["flores_bits_per_char"] for r in records.read(workdir)
            if r.get("flores_bits_per_char") is not None}
   kept = workdir / "flores.jsonl"
   if not curve and kept.is_file():
@@ -105,12 +99,12 @@ def flores_curve(workdir: pathlib.Path) -> dict[int, float]:
 
 def score_run(workdir: pathlib.Path, target: float | None, tokens_per_step: int) -> dict:
   """The run's curve, its best-by-validation FLORES score, and when it reached the target."""
-  records = _records(workdir)
-  val = {r["step"]: r["val_bits_per_char"] for r in records
+  rows = records.read(workdir)
+  val = {r["step"]: r["val_bits_per_char"] for r in rows
          if r.get("val_bits_per_char") is not None}
   flores = flores_curve(workdir)
   # Measured training time per step, from the log points (evaluations excluded).
-  train_rows = sorted((r["step"], r["tokens_per_sec"]) for r in records
+  train_rows = sorted((r["step"], r["tokens_per_sec"]) for r in rows
                       if r.get("tokens_per_sec"))
   seconds, prev, elapsed = {}, 0, 0.0
   for step, rate in train_rows:

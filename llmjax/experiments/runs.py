@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from llmjax import config as config_lib
 from llmjax import model, paths
 from llmjax.errors import DataError
+from llmjax.training import records
 
 
 def run_cli(cmd: list[str], log: pathlib.Path) -> str:
@@ -58,8 +59,7 @@ def data_stats(workdir: pathlib.Path) -> dict:
 
 def val_history(workdir: pathlib.Path) -> list[dict]:
   """The evaluation rows of a run's metrics.jsonl, in step order."""
-  rows = [json.loads(x) for x in (workdir / "metrics.jsonl").read_text().splitlines() if x]
-  return [r for r in rows if "val_bits_per_char" in r]
+  return [r for r in records.read(workdir) if "val_bits_per_char" in r]
 
 
 def device_kind() -> str:

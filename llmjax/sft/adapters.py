@@ -87,6 +87,8 @@ def load_any(workdir: str | pathlib.Path, adapter: str | pathlib.Path | None = N
   """What chat and the answer evaluation load: --workdir alone (a whole model, or an adapter
   workdir whose base is found from its metadata), or --workdir=BASE --adapter=DIR."""
   if adapter:
+    if not pathlib.Path(adapter).is_dir():
+      raise CheckpointError(f"--adapter={str(adapter)!r} does not exist")
     return load(adapter, workdir, which)
   if is_adapter(workdir, which):
     return load(workdir, None, which)

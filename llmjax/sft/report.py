@@ -23,7 +23,7 @@ from llmjax import errors, model, paths
 from llmjax.config import from_config, upgrade_saved
 from llmjax.errors import DataError
 from llmjax.sft import adapters, answers, data, lora
-from llmjax.training import checkpoint
+from llmjax.training import checkpoint, records
 
 _RUNS = flags.DEFINE_string("runs", "runs/sft_report", "Folder holding base/, lora/, full/.")
 _RESULTS = flags.DEFINE_string("results", "reports/sft/results", "Logs and answer JSONs.")
@@ -41,10 +41,6 @@ def _size(path: pathlib.Path) -> int:
   return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _records(workdir: pathlib.Path) -> list[dict]:
-  return [json.loads(x) for x in (workdir / "metrics.jsonl").read_text().splitlines() if x]
-
-
 def _peak_mb(log: pathlib.Path) -> float | None:
   m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", log.read_text())
   return int(m.group(1)) / 1024 if m else None
@@ -58,9 +54,9 @@ def run_row(workdir: pathlib.Path, log: pathlib.Path) -> dict:
   spec = adapters.lora_spec(ref.meta)
   trainable = total if spec is None else lora.count(jax.eval_shape(
       lambda: lora.init(model.abstract_params(cfg.model), spec, jax.random.key(0))))
-  records = _records(workdir)
+  rows = records.read(workdir)
   step_tokens = cfg.data.batch_size * cfg.data.seq_len
-  step_s = [step_tokens / r["tokens_per_sec"] for r in records
+  step_s = [step_tokens / r["tokens_per_sec"] for r in rows
             if r.get("tokens_per_sec") and r["step"] > 1]
   last = max(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
   return {"trainable": trainable, "total": total, "rank": spec.rank if spec else 0,
@@ -77,7 +73,7 @@ def _mb(n: float) -> str:
 
 def render(runs: pathlib.Path, results: pathlib.Path, header: str) -> str:
   rows = {name: run_row(runs / name, results / f"{name}.log") for name in RUNS}
-  base_val = [r["val_bits_per_char"] for r in _records(runs / "lora") if r["step"] == 0
+  base_val = [r["val_bits_per_char"] for r in records.read(runs / "lora") if r["step"] == 0
               and "val_bits_per_char" in r][0]
   out = [header.rstrip(), "", "## Full fine-tuning vs LoRA", "",
          "| | trainable parameters | best checkpoint on disk | resume checkpoint on disk | "

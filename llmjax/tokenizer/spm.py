@@ -124,6 +124,14 @@ class Tokenizer:
     return self._sp.get_piece_size()
 
   @property
+  def filler_pieces(self) -> int:
+    """Pieces added only to reach vocab_size (the text was too small to fill it); never
+    emitted, so the model's rows for them are wasted."""
+    prefix = FILLER_PIECE.split("{")[0]
+    return sum(self._sp.is_control(i) and self._sp.id_to_piece(i).startswith(prefix)
+               for i in range(self.vocab_size))
+
+  @property
   def pad_id(self) -> int:
     return self._sp.pad_id()
 

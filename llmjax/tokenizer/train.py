@@ -9,6 +9,7 @@ call with the same inputs reuses the model (llmjax.tokenizer.spm.load_or_train).
 """
 
 import json
+import sys
 import time
 
 from absl import flags
@@ -39,8 +40,12 @@ def main(argv):
   print(json.dumps({"out": _OUT.value, "reused": reused, "vocab_size": tok.vocab_size,
                     "model_type": tok.model_type, "train_docs": len(docs),
                     "docs_used": min(len(docs), spec.max_sentences or len(docs)),
-                    "tokenizer_sha256": tok.sha256,
+                    "filler_pieces": tok.filler_pieces, "tokenizer_sha256": tok.sha256,
                     "seconds": round(time.perf_counter() - start, 2)}))
+  if tok.filler_pieces:  # allowed (tiny test models use it), but never silently
+    print(f"warning: the text fills only {tok.vocab_size - tok.filler_pieces:,} of "
+          f"{tok.vocab_size:,} pieces; the other {tok.filler_pieces:,} are never used "
+          "(a smaller --vocab_size fits this text)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -148,8 +148,14 @@ class Checkpointer:
           META: ocp.args.JsonRestore()}))
     except Exception as e:  # orbax raises many types; all mean "unreadable"
       raise CheckpointError(f"cannot restore checkpoint {self.dir / str(step)}: "
-                            f"{_reason(e)}") from e
+                            f"{_reason(e)}; {self._damaged_hint(step)}") from e
     return out[STATE], out[DATA], out[META]
+
+  def _damaged_hint(self, step: int) -> str:
+    """What to do with a checkpoint that does not restore (a torn copy, a deleted file)."""
+    earlier = [s for s in self._latest.all_steps() if s < step]
+    then = f"resume from step {max(earlier)}" if earlier else "start over"
+    return f"if it is damaged, move that folder out of {self.dir} to {then}"
 
   def wait(self) -> None:
     with self._reporting(self.dir):

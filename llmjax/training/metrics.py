@@ -14,6 +14,7 @@ from tensorboardX import SummaryWriter  # TensorBoard event files without Tensor
 
 from llmjax.errors import DataError
 from llmjax.paths import atomic_directory, atomic_write_lines
+from llmjax.training import records
 
 # Dense bf16 peak FLOP/s per device, from vendor datasheets (no sparsity). Matched by
 # substring of `device.device_kind`, first hit wins, so specific names come first.
@@ -98,7 +99,7 @@ class MetricWriter:
 
   def __init__(self, workdir: pathlib.Path, *, resume_step: int = 0):
     self.enabled = jax.process_index() == 0
-    self.path = pathlib.Path(workdir) / "metrics.jsonl"
+    self.path = pathlib.Path(workdir) / records.FILE
     self.tb_dir = pathlib.Path(workdir) / "tensorboard"
     self._tb = None
     if not self.enabled:
@@ -113,10 +114,7 @@ class MetricWriter:
 
   def _truncate_after(self, step: int) -> list[dict[str, Any]]:
     """Drops the records past `step` (an interrupted run's); returns the others."""
-    if not self.path.exists():
-      return []
-    kept = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
-    kept = [r for r in kept if r.get("step", 0) <= step]
+    kept = [r for r in records.read(self.path.parent) if r.get("step", 0) <= step]
     atomic_write_lines(self.path, [json.dumps(r) for r in kept])
     return kept
 

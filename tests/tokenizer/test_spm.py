@@ -78,6 +78,7 @@ def test_exact_vocab_size_even_for_tiny_corpus(docs, model_type, vocab_size):
   used = {i for ids in tok.encode_batch(docs + TRICKY) for i in ids}
   fillers = [i for i in range(vocab_size) if tok.id_to_piece(i).startswith("<|reserved_")]
   assert not used & set(fillers)  # filler pieces are never emitted
+  assert tok.filler_pieces == len(fillers) and (len(fillers) > 0) == (vocab_size == 4096)
   assert tok.decode(fillers) == ""
   assert [tok.decode(ids) for ids in tok.encode_batch(TRICKY)] == TRICKY
 

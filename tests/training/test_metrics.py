@@ -53,3 +53,17 @@ def test_writer_truncates_records_past_the_resume_step(tmp_path):
   steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").open()]
   assert steps == [0, 10, 20, 30]
   assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_writer_drops_the_half_written_line_of_a_killed_run(tmp_path):
+  w = metrics.MetricWriter(tmp_path)
+  for step in (0, 10):
+    w.write(step, {"loss": float(step)})
+  w.close()
+  with open(tmp_path / "metrics.jsonl", "a") as f:  # kill -9 in the middle of a write
+    f.write('{"step": 11, "lo')
+  w = metrics.MetricWriter(tmp_path, resume_step=10)
+  w.write(20, {"loss": 2.0})
+  w.close()
+  rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").open()]
+  assert [(r["step"], r["loss"]) for r in rows] == [(0, 0.0), (10, 10.0), (20, 2.0)]
