@@ -210,3 +210,36 @@ def test_checker_catches_upward_imports_cycles_and_commands(tmp_path):
   assert "llmjax.corpus.text (corpus) imports llmjax.data.packing (data): upward" in found
   assert "import cycle between modules: llmjax.corpus.text -> llmjax.data.packing" in found
   assert "llmjax.training.loop imports the command llmjax.train" in found
+
+
+def _flag_names(tree: ast.Module) -> list[str]:
+  """The names of a command's module-level flags (the first argument of each DEFINE_*)."""
+  names = []
+  for node in ast.walk(tree):
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        and node.func.attr.startswith("DEFINE") and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and not any(k.arg == "flag_values" for k in node.keywords)):
+      names.append(node.args[0].value)
+  return names
+
+
+@pytest.mark.slow
+def test_every_command_help_shows_all_its_flags():
+  import concurrent.futures
+  import subprocess
+  import sys
+  _, commands, trees = graph(ROOT)
+
+  def helptext(module: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT.parent,
+                          capture_output=True, text=True, timeout=300)
+    return proc.stdout + proc.stderr
+  with concurrent.futures.ThreadPoolExecutor(4) as pool:
+    texts = dict(zip(sorted(commands), pool.map(helptext, sorted(commands))))
+  missing = {m: [n for n in _flag_names(trees[m])
+                if f"--{n}" not in texts[m] and f"--[no]{n}" not in texts[m]]
+             for m in sorted(commands)}
+  assert len(commands) >= 20 and all(_flag_names(trees[m]) for m in commands), \
+      [m for m in commands if not _flag_names(trees[m])]
+  assert {m: v for m, v in missing.items() if v} == {}

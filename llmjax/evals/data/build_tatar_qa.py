@@ -12,6 +12,11 @@ import hashlib
 import json
 import pathlib
 
+from absl import flags
+
+from llmjax import errors
+from llmjax.paths import atomic_write_text
+
 T, B, B1, Q, D = ("tatoeba_sentences.txt", "bible_nt_2025.txt", "bible_nt_2001.txt",
                   "quran_nugman.txt", "explanatory_dictionary.txt")
 FACTS = []
@@ -529,11 +534,17 @@ def build():
   return out
 
 OUT = pathlib.Path(__file__).resolve().parent / "tatar_qa.jsonl"
+_OUT = flags.DEFINE_string("out", str(OUT), "Where to write the benchmark (JSON lines).")
+
+
+def main(argv):
+  del argv
+  recs = build()
+  atomic_write_text(_OUT.value, "".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                        for r in recs))
+  print(f"{_OUT.value}: {len(recs)} facts, "
+        f"{sum(r['part'] == 'corpus' for r in recs)} from the corpus")
+
 
 if __name__ == "__main__":
-  recs = build()
-  tmp = OUT.with_suffix(".tmp")
-  tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs),
-                 encoding="utf-8")
-  tmp.replace(OUT)
-  print(f"{OUT}: {len(recs)} facts, {sum(r['part'] == 'corpus' for r in recs)} from the corpus")
+  errors.run(main)
