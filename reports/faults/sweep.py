@@ -29,13 +29,8 @@ from typing import Callable
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 from tests.fixture_text import fixture_lines, write_fixture_corpus  # noqa: E402
+from tests.test_faults import MICRO  # noqa: E402  (the same micro model as the tests)
 
-MICRO = ["--config=configs/tiny.py", "--config.model.d_model=32", "--config.model.n_layers=2",
-         "--config.model.n_heads=4", "--config.model.n_kv_heads=2", "--config.model.head_dim=8",
-         "--config.model.d_ff=64", "--config.model.vocab_size=384",
-         "--config.model.max_seq_len=32", "--config.data.seq_len=32",
-         "--config.data.batch_size=8", "--config.data.max_val_rows=8",
-         "--config.optim.warmup_steps=2"]
 
 
 @dataclasses.dataclass
