@@ -19,6 +19,7 @@ import time
 import numpy as np
 import pytest
 
+from tests.fixture_text import fixture_lines
 from tests.helpers import REPO
 
 MICRO = ["--config=configs/tiny.py", "--config.model.d_model=32", "--config.model.n_layers=2",
@@ -297,18 +298,22 @@ def test_resume_with_a_new_learning_rate_is_a_note(tmp_path, tatar_fixture_dir):
 
 
 @pytest.mark.slow
-def test_clean_interrupted_leaves_nothing_that_looks_complete(tmp_path, tatar_fixture_dir):
+def test_clean_interrupted_leaves_nothing_that_looks_complete(tmp_path):
   big = tmp_path / "big"
   big.mkdir()
-  lines = (tatar_fixture_dir / "a.txt").read_text(encoding="utf-8") if (
-      tatar_fixture_dir / "a.txt").exists() else ""
-  text = "".join(p.read_text(encoding="utf-8") for p in sorted(tatar_fixture_dir.rglob("*.txt")))
+  # Enough distinct lines that cleaning takes far longer than the wait below (repeated text
+  # is dropped as duplicates in a moment, and the run would finish before the signal).
+  lines = fixture_lines(640_000, seed=1)
   for i in range(8):  # several files, so the run is partway when interrupted
-    (big / f"part{i}.txt").write_text((text + lines) * 3, encoding="utf-8")
+    (big / f"part{i}.txt").write_text("\n".join(lines[i::8]) + "\n", encoding="utf-8")
   out = tmp_path / "clean"
   proc = start("llmjax.corpus.clean", f"--text_dir={big}", f"--out={out}", "--workers=2",
                "--eval_dir=")
-  time.sleep(4)
+  seen = b""
+  deadline = time.time() + 120
+  while b"part0.txt:" not in seen and time.time() < deadline:  # the first file is done
+    seen += os.read(proc.stderr.fileno(), 4096) or b""
+  assert b"part0.txt:" in seen, seen[-2000:]
   proc.send_signal(signal.SIGINT)
   start_wait = time.time()
   _, err = proc.communicate(timeout=60)
