@@ -82,7 +82,7 @@ def _headline(results: Sequence[Result]) -> list[str]:
       chance = next((_get(r, *chance) for _, r in results if _get(r, *chance) is not None),
                     None)
     rows.append([name, *values, chance])
-  return _table(["metric", *labels, "chance"], rows)
+  return _table(["metric", *labels, "chance"], rows) if rows else []
 
 
 def _qa_details(results: Sequence[Result]) -> list[str]:
@@ -210,15 +210,17 @@ def render(results: Sequence[Result], leak: dict | None = None, preamble: str = 
   if preamble:
     lines += [preamble.strip(), ""]
   lines += ["## Models", ""] + _models(results)
-  lines += ["## Headline numbers", "",
-            ("Chance = the expected score of a uniformly random choice. QA choice by "
-             "per-char = candidate log-likelihood divided by its characters; PMI = minus the "
-             "same text's log-likelihood without the question (removes word-frequency priors); "
-             "prior only = the choice made without seeing the question at all, the baseline a "
-             "model that knows the fact must beat. Consistency alone is easy for a model that "
-             "ignores the question (it always picks the same frequent word): read it together "
-             "with consistent-and-correct."),
-            ""] + _headline(results)
+  headline = _headline(results)
+  if headline:  # a --suite=generation run has no headline numbers
+    lines += ["## Headline numbers", "",
+              ("Chance = the expected score of a uniformly random choice. QA choice by "
+               "per-char = candidate log-likelihood divided by its characters; PMI = minus the "
+               "same text's log-likelihood without the question (removes word-frequency priors); "
+               "prior only = the choice made without seeing the question at all, the baseline a "
+               "model that knows the fact must beat. Consistency alone is easy for a model that "
+               "ignores the question (it always picks the same frequent word): read it together "
+               "with consistent-and-correct."),
+              ""] + headline
   if any(_get(r, "bpc", "second_half_bits") is not None for _, r in results):
     lines += ["Goldfish's Tatar models, FLORES second-half bits per sentence by training text: "
               + ", ".join(f"{k} {v}" for k, v in GOLDFISH_TATAR.items()) + ".", ""]
