@@ -11,7 +11,6 @@ checkpoint, the same command resumes, best/ keeps the lowest validation bits/cha
 character of the held-out answers), TensorBoard and metrics.jsonl record everything.
 """
 
-import signal
 import sys
 
 from absl import flags
@@ -36,11 +35,7 @@ def main(argv):
   evaluators = loop.Evaluators(validate=bpc.validation, periodic=periodic)
   result = loop.train(resolved.cfg, resolved.cfg_dict, evaluators,
                       recipe=recipe.build(resolved))
-  if result.stopped_by is not None:
-    sys.exit(130 if result.stopped_by == signal.SIGINT else 0)
-  if result.last_val:
-    print(f"done: step {result.step}, val bits/char {result.last_val['val_bits_per_char']:.4f}"
-          f" (best {result.best_val_bits_per_char:.4f})")
+  sys.exit(loop.exit_status(result))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ saved: exit status 130 (SIGINT) or 0 (SIGTERM); run the same command to resume. 
 diverging run (non-finite loss) stops with one error line and exit status 3.
 """
 
-import signal
 import sys
 
 from absl import flags
@@ -24,11 +23,7 @@ def main(argv):
   cfg_dict = _CONFIG.value.to_dict()
   cfg = config.from_config(cfg_dict)
   result = loop.train(cfg, cfg_dict, evals.for_training(cfg))
-  if result.stopped_by is not None:
-    sys.exit(130 if result.stopped_by == signal.SIGINT else 0)
-  if result.last_val:
-    print(f"done: step {result.step}, val bits/char {result.last_val['val_bits_per_char']:.4f}"
-          f" (best {result.best_val_bits_per_char:.4f})")
+  sys.exit(loop.exit_status(result))
 
 
 if __name__ == "__main__":

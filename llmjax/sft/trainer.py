@@ -16,18 +16,17 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import optax
 from jax.sharding import Mesh
 
+from llmjax import model
 from llmjax.config import Config
 from llmjax.data.packing import FIELDS, LOSS_MASK
-from llmjax import model
 from llmjax.errors import CheckpointError
 from llmjax.sft import lora
 from llmjax.training import checkpoint
 from llmjax.training.checkpoint import CheckpointRef
 from llmjax.training.sharded import Batch
-from llmjax.training.step import Trainer, TrainState, grads_loss_and_metrics
+from llmjax.training.step import Trainer, TrainState
 
 BATCH_FIELDS = FIELDS + (LOSS_MASK,)
 
@@ -112,19 +111,8 @@ class LoraTrainer(_FineTuning):
 
   def _lora_step(self, state: TrainState, base: Any, batch: Batch, rng: jax.Array, *,
                  accum: int):
-    use_dropout = self.cfg.model.dropout > 0
-    key = jax.random.fold_in(rng, state.step) if use_dropout else None
     adapted = lora.Adapted(self.model, base, self.spec.scale)
-    grads, loss, tokens, router = grads_loss_and_metrics(
-        state.params, adapted, batch, key, accum, self.cfg.optim.z_loss)
-    updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    grad_norm = optax.global_norm(grads)
-    metrics = {"loss": loss, "grad_norm": grad_norm,
-               "learning_rate": self.schedule(state.step), "tokens": tokens,
-               "nonfinite": (~jnp.isfinite(loss) | ~jnp.isfinite(grad_norm)).astype(jnp.int32),
-               **router}
-    return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+    return self.update(state, adapted, batch, rng, accum)
 
   def train_step(self, state: TrainState, batch: Batch, rng: jax.Array):
     with self.context():

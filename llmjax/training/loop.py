@@ -126,6 +126,17 @@ class RunResult:
   stopped_by: int | None = None  # the signal (SIGINT / SIGTERM) that stopped the run early
 
 
+def exit_status(result: RunResult) -> int:
+  """How a training command ends: the last line it prints, and its exit status (130 after
+  Ctrl-C, 0 after SIGTERM so that a preempted job counts as done-for-now)."""
+  if result.stopped_by is not None:
+    return 130 if result.stopped_by == signal.SIGINT else 0
+  if result.last_val:
+    print(f"done: step {result.step}, val bits/char {result.last_val['val_bits_per_char']:.4f}"
+          f" (best {result.best_val_bits_per_char:.4f})")
+  return 0
+
+
 class _StopRequests:
   """SIGINT / SIGTERM while training: finish the step, save, stop. A second Ctrl-C aborts at
   once. Installed only in the main thread (signals are delivered there)."""

@@ -159,10 +159,15 @@ class Trainer(ShardedModel):
                         abstract, self.state_sharding)
 
   def _step(self, state: TrainState, batch: Batch, rng: jax.Array, *, accum: int):
+    return self.update(state, self.model, batch, rng, accum)
+
+  def update(self, state: TrainState, model: Any, batch: Batch, rng: jax.Array, accum: int):
+    """One optimizer step of `state.params` through `model` (the Transformer, or a wrapper
+    such as LoRA's that closes over frozen weights)."""
     use_dropout = self.cfg.model.dropout > 0
     key = jax.random.fold_in(rng, state.step) if use_dropout else None
     grads, loss, tokens, router = grads_loss_and_metrics(
-        state.params, self.model, batch, key, accum, self.cfg.optim.z_loss)
+        state.params, model, batch, key, accum, self.cfg.optim.z_loss)
     updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     grad_norm = optax.global_norm(grads)
