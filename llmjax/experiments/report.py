@@ -109,12 +109,15 @@ def variants_section(reports: pathlib.Path) -> list[str]:
   for n in names:
     r = json.loads((reports / "speedrun" / f"{n}.json").read_text())
     s = r["summary"]
-    rows.append([n, r["description"], s["flores_at_best"], s["flores_at_best_spread"],
+    tokens = s["tokens_to_target"]
+    rows.append([n, r["description"], s["seeds"], s["flores_at_best"],
+                 "not reached" if tokens is None else f"{tokens / 1e6:.2f}M",
                  f"{s['train_minutes']:.1f}"])
   return (["## MoE and sliding windows on the CPU recipe (quality per token)", "",
            "Same tokens (1000 steps of 8 x 256), same active compute per token; curves in the "
            "speedrun plot above.", ""]
-          + _table(["recipe", "what", "FLORES dev bits/char", "spread", "training minutes"], rows))
+          + _table(["recipe", "what", "seeds", "FLORES dev bits/char (best by val)",
+                    "tokens to the baseline's target", "training minutes"], rows))
 
 
 def ablations_section(reports: pathlib.Path) -> list[str]:
@@ -143,7 +146,8 @@ def remat_section(reports: pathlib.Path, out: pathlib.Path) -> list[str]:
     return ["## Rematerialisation", "", "Not measured yet: `python -m llmjax.experiments.remat "
             "--out=reports/experiments/remat_cpu.json`.", ""]
   r = json.loads(path.read_text())
-  rows = [[x["policy"], x["step_ms"], x["peak_rss_mb"], x["tokens_per_sec"]] for x in r["rows"]]
+  rows = [[x["policy"], f"{x['step_ms']:.0f}", x["peak_rss_mb"], f"{x['tokens_per_sec']:,.0f}"]
+          for x in r["rows"]]
   plt = _plt()
   fig, ax = plt.subplots(figsize=(5, 3.5))
   for x in r["rows"]:
