@@ -33,7 +33,8 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     "baseline": Recipe("the CPU recipe of reports/eval: AdamW 2e-3, cosine, 2000 steps"),
     "half": Recipe("the baseline's schedule compressed to 1000 steps", ("train.total_steps=1000",)),
-    "half_muon": Recipe("Muon for the hidden matrices, AdamW for embeddings and norms",
+    "half_muon": Recipe("Muon for the hidden matrices, AdamW for embeddings and norms "
+                        "(configs/tatar_cpu.py)",
                         ("train.total_steps=1000", "optim.optimizer=muon")),
     "half_lr4e3": Recipe("AdamW learning rate 4e-3", ("train.total_steps=1000", "optim.lr=4e-3")),
     "half_wsd": Recipe("warmup-stable-decay instead of cosine",
@@ -61,8 +62,8 @@ RECIPES: dict[str, Recipe] = {
         "Muon + ReLU² MLP (d_ff 1056) and zero-initialised output projections",
         ("train.total_steps=1000", "optim.optimizer=muon", "model.mlp_activation=relu2",
          "model.d_ff=1056", "model.zero_init_out=True")),
-    # The kept recipe in the baseline's full budget (configs/tatar_cpu.py).
-    "full_muon": Recipe("Muon, the baseline's full 2000 steps (configs/tatar_cpu.py)",
+    # The kept recipe in the baseline's full budget.
+    "full_muon": Recipe("Muon, the baseline's full 2000 steps",
                         ("optim.optimizer=muon",)),
     # Architecture variants at equal active compute (reports/experiments): quality per token.
     "half_moe": Recipe("mixture of experts: 8 experts of d_ff 352, top-2 (same active "
