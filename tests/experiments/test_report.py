@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from llmjax.experiments import report
+from llmjax.experiments import writeup as report
 
 pytest.importorskip("matplotlib")
 
