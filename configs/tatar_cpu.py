@@ -1,5 +1,5 @@
-"""The best Tatar model a laptop CPU trains in about a quarter of an hour: the CPU speedrun's
-winning recipe (reports/speedrun, recipe half_muon). The baseline's model and data
+"""The best Tatar model the CPU speedrun found, in half the baseline's steps: its winning
+recipe (reports/speedrun, recipe half_muon). The baseline's model and data
 (configs/tatar_cpu_baseline.py) with the one change kept, Muon for the hidden weight
 matrices (AdamW for embeddings and norms), trained for half the baseline's steps: it reaches
 the baseline's FLORES-dev bits/char with fewer than half its tokens and ends below it.
